@@ -1,0 +1,1 @@
+"""Configuration: the TOML file, its precedence rules, secret references and offline checks."""

@@ -1,0 +1,96 @@
+"""The configuration file's shape (pydantic) and the resolved settings the core works with.
+
+File layout (see docs/configuration.md)::
+
+    [instances.contoso.credly]      org_id, environment, base_url, auth, client_id, ...
+    [instances.contoso.entra]       tenant_id, client_id, client_secret | certificate_path, cloud
+    [instances.contoso.graph]       connection_id, connection_name, base_url
+    [instances.contoso.sync]        incremental_interval_days, full_interval_days, state_dir, ...
+    [instances.contoso.network]     ca_bundle, proxy, allow_custom_hosts
+
+A secret is either an inline string (allowed, warned about) or a reference table
+`{ env = "NAME" }` / `{ file = "path" }`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from credly_connector.endpoints import Cloud, CredlyEnvironment
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(_Strict):
+    """Where a secret comes from. Exactly one of the three is set."""
+
+    env: str | None = None
+    file: Path | None = None
+    value: str | None = Field(default=None, repr=False)  # inline; warned about
+
+
+class CredlySection(_Strict):
+    org_id: str | None = None
+    environment: CredlyEnvironment = CredlyEnvironment.PRODUCTION
+    base_url: str | None = None  # the web host an admin pasted, e.g. https://www.credly.com
+    api_url: str | None = None  # only with allow_custom_hosts (simulator, test doubles)
+    auth: Literal["oauth", "token"] | None = None  # derived from what is set when omitted
+    client_id: str | None = None
+    client_secret: SecretRef | None = None
+    authorization_token: SecretRef | None = None
+    authorization_token_created: date | None = None  # tokens expire after 180 days
+
+
+class EntraSection(_Strict):
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: SecretRef | None = None
+    client_secret_expires: date | None = None  # recorded by the admin, for expiry warnings
+    certificate_path: Path | None = None  # PEM holding the private key and the certificate
+    certificate_password: SecretRef | None = None
+    cloud: Cloud = Cloud.GLOBAL
+    authority_url: str | None = None  # only with allow_custom_hosts
+
+
+class GraphSection(_Strict):
+    connection_id: str = "credlybadges"
+    connection_name: str = "Credly badges"
+    connection_description: str = "Awards and certifications from Credly"
+    base_url: str | None = None  # only with allow_custom_hosts
+
+
+class SyncSection(_Strict):
+    incremental_interval_days: float = Field(default=1, gt=0)
+    full_interval_days: float = Field(default=7, gt=0)
+    state_dir: Path | None = None
+    max_write_rate: float = Field(default=25, gt=0)  # items per second, per connection
+    write_concurrency: int = Field(default=4, ge=1, le=16)
+    credly_page_concurrency: int = Field(default=8, ge=1, le=8)
+    opt_out: tuple[str, ...] = ()  # emails whose badges are never indexed
+
+
+class NetworkSection(_Strict):
+    ca_bundle: Path | None = None
+    proxy: str | None = None
+    no_proxy: str | None = None
+    allow_custom_hosts: bool = False
+    timeout_seconds: float = Field(default=30, gt=0)
+
+
+class InstanceConfig(_Strict):
+    credly: CredlySection = CredlySection()
+    entra: EntraSection = EntraSection()
+    graph: GraphSection = GraphSection()
+    sync: SyncSection = SyncSection()
+    network: NetworkSection = NetworkSection()
+
+
+class ConfigFile(_Strict):
+    default_instance: str | None = None
+    instances: dict[str, InstanceConfig] = Field(default_factory=dict)

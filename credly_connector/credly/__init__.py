@@ -1,0 +1,1 @@
+"""Read-only Credly Web Service API client: OAuth or authorization token, organizations, badges."""

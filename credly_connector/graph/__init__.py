@@ -1,0 +1,1 @@
+"""Entra ID authentication (msal) and the Microsoft Graph client."""

@@ -1,0 +1,41 @@
+"""Directory users as credlyctl sees them (the fields `USER_SELECT` asks Graph for)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+USER_SELECT = (
+    "id,displayName,userPrincipalName,mail,proxyAddresses,accountEnabled,assignedLicenses,userType"
+)
+
+
+@dataclass(frozen=True)
+class DirectoryUser:
+    id: str  # Entra object id (GUID with hyphens)
+    user_principal_name: str
+    display_name: str | None = None
+    mail: str | None = None
+    proxy_addresses: tuple[str, ...] = ()
+    account_enabled: bool = True
+    license_count: int = 0
+    user_type: str | None = None
+    raw_keys: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_graph(cls, data: dict[str, Any]) -> DirectoryUser:
+        proxies = data.get("proxyAddresses")
+        licenses = data.get("assignedLicenses")
+        return cls(
+            id=str(data.get("id") or ""),
+            user_principal_name=str(data.get("userPrincipalName") or ""),
+            display_name=data.get("displayName") if isinstance(data.get("displayName"), str) else None,
+            mail=data.get("mail") if isinstance(data.get("mail"), str) and data.get("mail") else None,
+            proxy_addresses=tuple(p for p in proxies if isinstance(p, str))
+            if isinstance(proxies, list)
+            else (),
+            account_enabled=data.get("accountEnabled") is not False,
+            license_count=len(licenses) if isinstance(licenses, list) else 0,
+            user_type=data.get("userType") if isinstance(data.get("userType"), str) else None,
+            raw_keys=frozenset(data),
+        )
