@@ -41,7 +41,10 @@ CREDLY_ENVIRONMENTS: dict[CredlyEnvironment, CredlyEndpoints] = {
 }
 
 # Hosts an admin may paste that are not the web host; used to give exact corrections.
-CREDLY_API_HOSTS = {"api.credly.com": "www.credly.com", "sandbox-api.credly.com": "sandbox.credly.com"}
+CREDLY_API_HOSTS = {
+    "api.credly.com": "www.credly.com",
+    "sandbox-api.credly.com": "sandbox.credly.com",
+}
 CREDLY_LEGACY_HOSTS = {
     "api.youracclaim.com": "www.credly.com",
     "youracclaim.com": "www.credly.com",

@@ -141,7 +141,9 @@ def run_command(command: str, json_mode: bool, body: Callable[[], Outcome]) -> N
         hint = "Run again with --debug to see the traceback, and report it as a bug."
         if json_mode:
             write_json(
-                envelope(command, code, {"error": {"id": "internal", "message": message, "hint": hint}})
+                envelope(
+                    command, code, {"error": {"id": "internal", "message": message, "hint": hint}}
+                )
             )
         else:
             print_error(CredlyctlError(message, hint))

@@ -17,6 +17,10 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def parse_datetime(value: Any) -> datetime | None:
     """ISO 8601 date or date-time from Credly; None when absent or unreadable."""
     if not isinstance(value, str) or not value:
@@ -57,14 +61,10 @@ class Badge:
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Badge:
-        template = data.get("badge_template") if isinstance(data.get("badge_template"), dict) else {}
-        assert isinstance(template, dict)
-        image = data.get("image") if isinstance(data.get("image"), dict) else {}
-        assert isinstance(image, dict)
-        template_image = template.get("image") if isinstance(template.get("image"), dict) else {}
-        assert isinstance(template_image, dict)
-        user = data.get("user") if isinstance(data.get("user"), dict) else {}
-        assert isinstance(user, dict)
+        template = _dict(data.get("badge_template"))
+        image = _dict(data.get("image"))
+        template_image = _dict(template.get("image"))
+        user = _dict(data.get("user"))
         state = _str(data.get("state"))
         return cls(
             id=str(data.get("id") or ""),
@@ -96,9 +96,9 @@ def _issuer_name(data: dict[str, Any]) -> str | None:
         if isinstance(entities, list):
             for item in entities:
                 entity = item.get("entity") if isinstance(item, dict) else None
-                if isinstance(entity, dict) and _str(entity.get("name")):
-                    if item.get("primary") or len(entities) == 1:
-                        return _str(entity.get("name"))
+                primary = isinstance(item, dict) and (item.get("primary") or len(entities) == 1)
+                if isinstance(entity, dict) and _str(entity.get("name")) and primary:
+                    return _str(entity.get("name"))
             for item in entities:
                 entity = item.get("entity") if isinstance(item, dict) else None
                 if isinstance(entity, dict) and _str(entity.get("name")):

@@ -10,6 +10,10 @@ USER_SELECT = (
 )
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 @dataclass(frozen=True)
 class DirectoryUser:
     id: str  # Entra object id (GUID with hyphens)
@@ -29,13 +33,13 @@ class DirectoryUser:
         return cls(
             id=str(data.get("id") or ""),
             user_principal_name=str(data.get("userPrincipalName") or ""),
-            display_name=data.get("displayName") if isinstance(data.get("displayName"), str) else None,
-            mail=data.get("mail") if isinstance(data.get("mail"), str) and data.get("mail") else None,
+            display_name=_text(data.get("displayName")),
+            mail=_text(data.get("mail")),
             proxy_addresses=tuple(p for p in proxies if isinstance(p, str))
             if isinstance(proxies, list)
             else (),
             account_enabled=data.get("accountEnabled") is not False,
             license_count=len(licenses) if isinstance(licenses, list) else 0,
-            user_type=data.get("userType") if isinstance(data.get("userType"), str) else None,
+            user_type=_text(data.get("userType")),
             raw_keys=frozenset(data),
         )
