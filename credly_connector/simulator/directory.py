@@ -34,6 +34,7 @@ class Directory:
         self.domains = list(domains or [])
         self._lock = threading.RLock()
         self._users: dict[str, dict[str, Any]] = {}
+        self._by_key: dict[str, str] = {}  # lower-cased id or UPN -> id (large generated tenants)
         self._user_seq: dict[str, int] = {}
         self._deleted: dict[str, int] = {}
         self._seq = 0
@@ -52,12 +53,19 @@ class Directory:
     def _find_id(self, id_or_upn: str) -> str | None:
         if id_or_upn in self._users:
             return id_or_upn
-        wanted = id_or_upn.lower()
-        for user_id, user in self._users.items():
-            upn = str(user.get("userPrincipalName", "")).lower()
-            if wanted in (user_id.lower(), upn):
-                return user_id
-        return None
+        return self._by_key.get(id_or_upn.lower())
+
+    def _index(self, user_id: str, user: dict[str, Any]) -> None:
+        self._by_key[user_id.lower()] = user_id
+        upn = str(user.get("userPrincipalName") or "").lower()
+        if upn:
+            self._by_key[upn] = user_id
+
+    def _unindex(self, user_id: str) -> None:
+        upn = str(self._users[user_id].get("userPrincipalName") or "").lower()
+        for key in (user_id.lower(), upn):
+            if self._by_key.get(key) == user_id:
+                del self._by_key[key]
 
     def all_users(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -83,6 +91,7 @@ class Directory:
             if upn and self._find_id(upn) is not None:
                 raise ValueError(f"userPrincipalName {upn} already exists")
             self._users[user_id] = record
+            self._index(user_id, record)
             self._user_seq[user_id] = self._bump()
             self._deleted.pop(user_id, None)
             return copy.deepcopy(record)
@@ -94,7 +103,13 @@ class Directory:
                 raise KeyError(id_or_upn)
             if "id" in fields and fields["id"] != user_id:
                 raise ValueError("a user's id cannot change")
+            if "userPrincipalName" in fields:
+                other = self._find_id(str(fields["userPrincipalName"]))
+                if other not in (None, user_id):
+                    raise ValueError(f"userPrincipalName {fields['userPrincipalName']} is taken")
+                self._unindex(user_id)
             self._users[user_id].update(copy.deepcopy(fields))
+            self._index(user_id, self._users[user_id])
             self._user_seq[user_id] = self._bump()
             return copy.deepcopy(self._users[user_id])
 
@@ -103,6 +118,7 @@ class Directory:
             user_id = self._find_id(id_or_upn)
             if user_id is None:
                 raise KeyError(id_or_upn)
+            self._unindex(user_id)
             del self._users[user_id]
             del self._user_seq[user_id]
             self._deleted[user_id] = self._bump()
