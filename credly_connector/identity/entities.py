@@ -1,0 +1,96 @@
+"""What a user's external item says: the badge entities, the item id, body and content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from credly_connector.credly.models import Badge
+from credly_connector.graph.models import DirectoryUser
+from credly_connector.sync.schema import (
+    ACCOUNT_PROPERTY,
+    AWARDS_PROPERTY,
+    CERTIFICATIONS_PROPERTY,
+)
+
+
+class BadgeCategory(StrEnum):
+    AWARD = "award"
+    CERTIFICATION = "certification"
+
+
+def badge_category(badge: Badge) -> BadgeCategory:
+    """Our decision: template type `Certification` (any case) is a certification, all else an
+    award; Microsoft does not publish how its own connector splits them."""
+    kind = (badge.type_category or "").strip().lower()
+    return BadgeCategory.CERTIFICATION if kind == "certification" else BadgeCategory.AWARD
+
+
+def _day(value: datetime | None) -> str | None:
+    return value.date().isoformat() if value else None
+
+
+def badge_entity(badge: Badge) -> dict[str, Any]:
+    """The personAward / personCertification fields credlyctl fills (absent ones left out)."""
+    entity: dict[str, Any] = {
+        "displayName": badge.template_name,
+        "issuingAuthority": badge.issuer_name,
+        "issuedDate": _day(badge.issued_at),
+        "webUrl": badge.badge_url,
+        "thumbnailUrl": badge.image_url,
+    }
+    if badge_category(badge) is BadgeCategory.CERTIFICATION:
+        entity["certificationId"] = badge.id
+        entity["issuingCompany"] = badge.issuer_name
+        entity["startDate"] = _day(badge.issued_at)
+        entity["endDate"] = _day(badge.expires_at)
+    return {key: value for key, value in entity.items() if value is not None}
+
+
+def item_id(user_id: str) -> str:
+    """Entra object id without hyphens: alphanumeric, deterministic, one item per user."""
+    return user_id.replace("-", "").lower()
+
+
+def account_value(user: DirectoryUser) -> str:
+    return json.dumps(
+        {"userPrincipalName": user.user_principal_name, "externalDirectoryObjectId": user.id},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def _sorted_badges(badges: Iterable[Badge]) -> list[Badge]:
+    # A stable order keeps the content hash stable when Credly pages come back in another order.
+    return sorted(badges, key=lambda b: (b.issued_at.isoformat() if b.issued_at else "", b.id))
+
+
+def item_body(user: DirectoryUser, badges: Iterable[Badge], tenant_id: str) -> dict[str, Any]:
+    """The PUT body of a user's item: account, awards, certifications, ACL everyone."""
+    awards: list[str] = []
+    certifications: list[str] = []
+    for badge in _sorted_badges(badges):
+        serialized = json.dumps(badge_entity(badge), ensure_ascii=False, separators=(",", ":"))
+        if badge_category(badge) is BadgeCategory.CERTIFICATION:
+            certifications.append(serialized)
+        else:
+            awards.append(serialized)
+    return {
+        "acl": [{"type": "everyone", "value": tenant_id, "accessType": "grant"}],
+        "properties": {
+            ACCOUNT_PROPERTY: account_value(user),
+            f"{AWARDS_PROPERTY}@odata.type": "Collection(String)",
+            AWARDS_PROPERTY: awards,
+            f"{CERTIFICATIONS_PROPERTY}@odata.type": "Collection(String)",
+            CERTIFICATIONS_PROPERTY: certifications,
+        },
+    }
+
+
+def content_hash(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

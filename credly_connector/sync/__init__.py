@@ -1,0 +1,1 @@
+"""The sync core: plan, write and remember what reached Microsoft 365 and why."""

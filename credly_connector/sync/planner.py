@@ -1,0 +1,241 @@
+"""From badges, users and what the state remembers to a per-user plan. Pure: no I/O.
+
+Every item operation carries a reason an admin can read; every badge that is not indexed is
+counted under exactly one skip reason (the first that applies, in the order of the rules).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from credly_connector.credly.models import Badge
+from credly_connector.graph.models import DirectoryUser
+from credly_connector.identity.addresses import all_addresses, build_index, normalize_email
+from credly_connector.identity.eligibility import (
+    badge_skip_reasons,
+    normalize_opt_out,
+    user_skip_reasons,
+)
+from credly_connector.identity.entities import content_hash, item_body, item_id
+from credly_connector.identity.matching import MatchStatus, match_badge
+from credly_connector.sync.state import BadgeObservation, ItemRecord
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    UNCHANGED = "unchanged"
+
+
+class Reason(StrEnum):
+    NEW_ITEM = "new_item"
+    CONTENT_CHANGED = "content_changed"
+    UNCONFIRMED_WRITE = "previous_write_unconfirmed"
+    FULL_REFRESH = "full_crawl_refresh"
+    SAME_CONTENT = "same_content"
+    NO_INDEXABLE_BADGE = "no_indexable_badge"
+    USER_DISABLED = "user_disabled"
+    USER_UNLICENSED = "user_unlicensed"
+    USER_OPTED_OUT = "user_opted_out"
+    USER_DELETED = "user_deleted"
+    STATE_MISSING_CLEANUP = "state_missing_cleanup"
+
+
+@dataclass(frozen=True)
+class PlannedOp:
+    item_id: str
+    user_id: str
+    upn: str | None
+    action: Action
+    reason: Reason
+    body: dict[str, Any] | None = None  # for create/update
+    hash: str | None = None
+    badge_count: int = 0
+
+    @property
+    def writes(self) -> bool:
+        return self.action is not Action.UNCHANGED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "item_id": self.item_id,
+            "user_id": self.user_id,
+            "user_principal_name": self.upn,
+            "action": str(self.action),
+            "reason": str(self.reason),
+            "badges": self.badge_count,
+        }
+
+
+@dataclass
+class Plan:
+    ops: list[PlannedOp] = field(default_factory=list)
+    badges: list[BadgeObservation] = field(default_factory=list)
+    badge_skips: Counter[str] = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+    badges_read: int = 0
+    badges_indexed: int = 0
+    users_read: int = 0
+    users_matched: int = 0
+
+    def actions(self) -> Counter[str]:
+        return Counter(str(op.action) for op in self.ops)
+
+    @property
+    def writes(self) -> list[PlannedOp]:
+        return [op for op in self.ops if op.writes]
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    badges: Iterable[Badge]
+    users: Iterable[DirectoryUser]
+    items: Mapping[str, ItemRecord]  # what the state says may exist in Graph
+    tenant_id: str
+    now: datetime
+    opt_out: Collection[str] = ()
+    # Full crawls rewrite every item last written before this moment (None: only changes).
+    refresh_before: datetime | None = None
+    # Missing state on a connection credlyctl did not just create: delete the deterministic
+    # item id of every directory user who does not qualify, since it may exist.
+    cleanup_unknown: bool = False
+    # Only these users are planned (--user); items of other users are left alone.
+    only_user_ids: frozenset[str] | None = None
+
+
+_USER_REASONS = {
+    "user_disabled": Reason.USER_DISABLED,
+    "user_unlicensed": Reason.USER_UNLICENSED,
+    "user_opted_out": Reason.USER_OPTED_OUT,
+}
+
+
+def plan_sync(inputs: PlanInputs) -> Plan:
+    plan = Plan()
+    users = [u for u in inputs.users if u.id]
+    plan.users_read = len(users)
+    index = build_index(users)
+    opt_out = normalize_opt_out(inputs.opt_out)
+    user_reasons = {u.id: user_skip_reasons(u, opt_out) for u in users}
+    indexed: dict[str, list[Badge]] = {}
+
+    for badge in inputs.badges:
+        plan.badges_read += 1
+        skips = [str(r) for r in badge_skip_reasons(badge, inputs.now)]
+        match = match_badge(badge, index)
+        user_id = match.user.id if match.user else None
+        if (
+            not skips
+            and badge.recipient_email
+            and normalize_email(badge.recipient_email) in opt_out
+        ):
+            skips.append("user_opted_out")
+        if not skips and not match.matched:
+            skips.append(
+                "badge_several_users"
+                if match.status is MatchStatus.SEVERAL_USERS
+                else "badge_no_matching_user"
+            )
+        if not skips and user_id is not None and user_reasons[user_id]:
+            skips.append(str(user_reasons[user_id][0]))
+        reason = skips[0] if skips else None
+        if reason is None and user_id is not None:
+            indexed.setdefault(user_id, []).append(badge)
+            plan.badges_indexed += 1
+        else:
+            plan.badge_skips[reason or "badge_no_matching_user"] += 1
+        plan.badges.append(
+            BadgeObservation(
+                badge.id, badge.state, badge.public, badge.recipient_email, user_id, reason
+            )
+        )
+
+    plan.users_matched = len(indexed)
+    items_by_user: dict[str, ItemRecord] = {r.user_id: r for r in inputs.items.values()}
+    directory_ids = {u.id for u in users}
+
+    for user in sorted(users, key=lambda u: u.id):
+        if inputs.only_user_ids is not None and user.id not in inputs.only_user_ids:
+            continue
+        existing = items_by_user.get(user.id) or inputs.items.get(item_id(user.id))
+        badges = indexed.get(user.id)
+        if badges:
+            body = item_body(user, badges, inputs.tenant_id)
+            digest = content_hash(body)
+            action, reason = _write_decision(existing, digest, inputs.refresh_before)
+            plan.ops.append(
+                PlannedOp(
+                    item_id(user.id),
+                    user.id,
+                    user.user_principal_name,
+                    action,
+                    reason,
+                    body if action is not Action.UNCHANGED else None,
+                    digest,
+                    len(badges),
+                )
+            )
+            continue
+        reasons = user_reasons[user.id]
+        why = _USER_REASONS[str(reasons[0])] if reasons else Reason.NO_INDEXABLE_BADGE
+        if existing is not None:
+            plan.ops.append(
+                PlannedOp(existing.item_id, user.id, user.user_principal_name, Action.DELETE, why)
+            )
+        elif inputs.cleanup_unknown:
+            plan.ops.append(
+                PlannedOp(
+                    item_id(user.id),
+                    user.id,
+                    user.user_principal_name,
+                    Action.DELETE,
+                    Reason.STATE_MISSING_CLEANUP,
+                )
+            )
+
+    for record in sorted(inputs.items.values(), key=lambda r: r.item_id):
+        if record.user_id in directory_ids:
+            continue
+        if inputs.only_user_ids is not None and record.user_id not in inputs.only_user_ids:
+            continue
+        plan.ops.append(
+            PlannedOp(
+                record.item_id, record.user_id, record.upn, Action.DELETE, Reason.USER_DELETED
+            )
+        )
+
+    if inputs.cleanup_unknown:
+        plan.warnings.append(
+            "No local state: items of users who qualify no longer are deleted by their "
+            "deterministic id, but items of users already deleted from the directory cannot "
+            "be found without the old state and stay until the connection is recreated."
+        )
+    return plan
+
+
+def _write_decision(
+    existing: ItemRecord | None, digest: str, refresh_before: datetime | None
+) -> tuple[Action, Reason]:
+    if existing is None:
+        return Action.CREATE, Reason.NEW_ITEM
+    if existing.hash is None:
+        return Action.UPDATE, Reason.UNCONFIRMED_WRITE
+    if existing.hash != digest:
+        return Action.UPDATE, Reason.CONTENT_CHANGED
+    if refresh_before is not None and (
+        existing.last_write is None or existing.last_write < refresh_before
+    ):
+        return Action.UPDATE, Reason.FULL_REFRESH
+    return Action.UNCHANGED, Reason.SAME_CONTENT
+
+
+def users_for_addresses(users: Iterable[DirectoryUser], emails: Iterable[str]) -> set[str]:
+    """Ids of users holding any of these addresses (UPN, primary SMTP, alias or mail)."""
+    wanted = {normalize_email(e) for e in emails}
+    return {u.id for u in users if not all_addresses(u).isdisjoint(wanted)}

@@ -1,0 +1,539 @@
+"""What credlyctl remembers about one instance: an SQLite database in the state folder.
+
+Crash safety (kill -9 at any moment) rests on one write protocol, see docs/sync.md:
+
+* Before a batch of item writes is sent, the rows of those items are marked in one
+  transaction: the hash is cleared (the content in Graph is now unknown) and the intent
+  recorded; a row is created for an item that did not exist yet.
+* After the batch answers, one transaction records each confirmed write (new hash) or
+  deletion (row removed); failed entries keep the cleared hash.
+
+So a row exists for every item that may exist in Graph (no deletion can be lost), and a row
+whose hash is empty is rewritten by the next run. The user snapshot and the delta link are
+saved only when a crawl has finished reading and writing, so an interrupted run reads the
+same changes again.
+
+Never stores a secret: only ids, addresses, hashes, counts and error messages.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from credly_connector.errors import UsageError
+
+SCHEMA_VERSION = 2
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat(timespec="microseconds") if value else None
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+# Each step moves the schema one version forward; a database is never migrated backwards.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE crawls (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            ended_at TEXT,
+            outcome TEXT NOT NULL,
+            counts TEXT NOT NULL DEFAULT '{}',
+            errors TEXT NOT NULL DEFAULT '[]'
+        )""",
+        """CREATE TABLE items (
+            item_id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            upn TEXT,
+            hash TEXT,
+            intent TEXT,
+            last_write TEXT,
+            last_error TEXT
+        )""",
+        """CREATE TABLE badges (
+            id TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            public INTEGER NOT NULL,
+            recipient_email TEXT,
+            user_id TEXT,
+            skip_reason TEXT,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            first_indexed TEXT
+        )""",
+        "CREATE INDEX badges_by_email ON badges (recipient_email)",
+        "CREATE TABLE users (id TEXT PRIMARY KEY, data TEXT NOT NULL)",
+        "CREATE TABLE delta (name TEXT PRIMARY KEY, link TEXT NOT NULL, saved_at TEXT NOT NULL)",
+    ),
+    2: (
+        "ALTER TABLE items ADD COLUMN written_crawl INTEGER",
+        "CREATE INDEX items_by_user ON items (user_id)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class CrawlRecord:
+    id: int
+    kind: str  # "full" | "incremental"
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str  # running | succeeded | partial | failed | interrupted
+    counts: dict[str, Any]
+    errors: list[dict[str, Any]]
+
+    @property
+    def successful(self) -> bool:
+        return self.outcome == "succeeded"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "started_at": _iso(self.started_at),
+            "ended_at": _iso(self.ended_at),
+            "duration_seconds": self.duration_seconds,
+            "outcome": self.outcome,
+            "counts": self.counts,
+            "errors": self.errors,
+        }
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    item_id: str
+    user_id: str
+    upn: str | None
+    hash: str | None  # None: the content in Graph is unknown (write pending or failed)
+    intent: str | None  # "put" | "delete" while a write is in flight or failed
+    last_write: datetime | None
+    last_error: str | None
+    written_crawl: int | None
+
+
+@dataclass(frozen=True)
+class BadgeRecord:
+    id: str
+    state: str
+    public: bool
+    recipient_email: str | None
+    user_id: str | None
+    skip_reason: str | None  # None when indexed at the last crawl
+    first_seen: datetime
+    last_seen: datetime
+    first_indexed: datetime | None
+
+
+@dataclass(frozen=True)
+class BadgeObservation:
+    """One badge as a crawl saw it, for `record_badges`."""
+
+    id: str
+    state: str
+    public: bool
+    recipient_email: str | None
+    user_id: str | None
+    skip_reason: str | None
+
+
+def state_path(state_dir: Path, instance: str) -> Path:
+    return state_dir / f"{instance}.sqlite3"
+
+
+class SyncLock:
+    """An OS file lock per instance: released by the kernel when the holder dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, instance: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            pid = f" (process {holder})" if holder.isdigit() else ""
+            raise UsageError(
+                f"Another sync of instance '{instance}' is running{pid}.",
+                "Wait for it to finish (see `credlyctl status`); a second sync of the same "
+                "instance at the same time is refused.",
+                error_id="sync_locked",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
+        self._fd = fd
+
+    def held_elsewhere(self) -> bool:
+        """True when another process holds the lock right now (without taking it)."""
+        if not self.path.exists():
+            return False
+        fd = os.open(self.path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)  # closing drops a lock we may just have taken
+        return False
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class SyncState:
+    """The state database of one instance. Open with `open_state` or `open_readonly`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._conn:
+            yield self._conn
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as tx:
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    @property
+    def is_new(self) -> bool:
+        """True until a crawl has ever written to Graph from this state."""
+        return self.get_meta("first_write") is None
+
+    # ---- crawls ----------------------------------------------------------------------------
+
+    def begin_crawl(self, kind: str, now: datetime | None = None) -> int:
+        with self._tx() as tx:
+            # A crawl still "running" here belongs to a process that died: the lock is ours.
+            tx.execute(
+                "UPDATE crawls SET outcome = 'interrupted' WHERE outcome = 'running'",
+            )
+            cursor = tx.execute(
+                "INSERT INTO crawls (kind, started_at, outcome) VALUES (?, ?, 'running')",
+                (kind, _iso(now or utcnow())),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def finish_crawl(
+        self,
+        crawl_id: int,
+        outcome: str,
+        counts: dict[str, Any],
+        errors: list[dict[str, Any]],
+        *,
+        users: Iterable[tuple[str, dict[str, Any]]] | None = None,
+        delta_link: str | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Close a crawl; with `users`, replace the user snapshot and the delta link atomically."""
+        with self._tx() as tx:
+            if users is not None:
+                tx.execute("DELETE FROM users")
+                tx.executemany(
+                    "INSERT INTO users (id, data) VALUES (?, ?)",
+                    ((uid, json.dumps(data, separators=(",", ":"))) for uid, data in users),
+                )
+                if delta_link:
+                    tx.execute(
+                        "INSERT INTO delta (name, link, saved_at) VALUES ('users', ?, ?) "
+                        "ON CONFLICT(name) DO UPDATE SET link = excluded.link, "
+                        "saved_at = excluded.saved_at",
+                        (delta_link, _iso(now or utcnow())),
+                    )
+                else:
+                    tx.execute("DELETE FROM delta WHERE name = 'users'")
+            tx.execute(
+                "UPDATE crawls SET ended_at = ?, outcome = ?, counts = ?, errors = ? WHERE id = ?",
+                (
+                    _iso(now or utcnow()),
+                    outcome,
+                    json.dumps(counts, sort_keys=True),
+                    json.dumps(errors[:200]),
+                    crawl_id,
+                ),
+            )
+
+    def _crawl(self, row: sqlite3.Row) -> CrawlRecord:
+        started = _parse(row["started_at"])
+        assert started is not None
+        return CrawlRecord(
+            id=int(row["id"]),
+            kind=str(row["kind"]),
+            started_at=started,
+            ended_at=_parse(row["ended_at"]),
+            outcome=str(row["outcome"]),
+            counts=json.loads(row["counts"]),
+            errors=json.loads(row["errors"]),
+        )
+
+    def last_crawl(
+        self, kind: str | None = None, successful: bool | None = None
+    ) -> CrawlRecord | None:
+        sql = "SELECT * FROM crawls WHERE 1 = 1"
+        params: list[Any] = []
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        if successful is True:
+            sql += " AND outcome = 'succeeded'"
+        elif successful is False:
+            sql += " AND outcome != 'succeeded'"
+        row = self._conn.execute(sql + " ORDER BY id DESC LIMIT 1", params).fetchone()
+        return self._crawl(row) if row else None
+
+    def crawl_history(self, n: int = 10) -> list[CrawlRecord]:
+        rows = self._conn.execute("SELECT * FROM crawls ORDER BY id DESC LIMIT ?", (n,))
+        return [self._crawl(row) for row in rows]
+
+    def full_cycle_start(self) -> datetime | None:
+        """Start of the interrupted full crawls a new full crawl resumes, if the last ones were."""
+        start: datetime | None = None
+        for crawl in self.crawl_history(50):
+            if crawl.kind != "full" or crawl.outcome not in ("interrupted", "running", "failed"):
+                break
+            start = crawl.started_at
+        return start
+
+    # ---- items -----------------------------------------------------------------------------
+
+    def _item(self, row: sqlite3.Row) -> ItemRecord:
+        return ItemRecord(
+            item_id=str(row["item_id"]),
+            user_id=str(row["user_id"]),
+            upn=row["upn"],
+            hash=row["hash"],
+            intent=row["intent"],
+            last_write=_parse(row["last_write"]),
+            last_error=row["last_error"],
+            written_crawl=row["written_crawl"],
+        )
+
+    def items(self) -> dict[str, ItemRecord]:
+        return {r["item_id"]: self._item(r) for r in self._conn.execute("SELECT * FROM items")}
+
+    def item_for_user(self, user_id: str) -> ItemRecord | None:
+        row = self._conn.execute("SELECT * FROM items WHERE user_id = ?", (user_id,)).fetchone()
+        return self._item(row) if row else None
+
+    def mark_intents(self, ops: Iterable[tuple[str, str, str, str | None]]) -> None:
+        """Before sending writes: (item_id, user_id, "put"|"delete", upn) -> hash unknown."""
+        with self._tx() as tx:
+            tx.executemany(
+                "INSERT INTO items (item_id, user_id, upn, hash, intent) VALUES (?, ?, ?, NULL, ?) "
+                "ON CONFLICT(item_id) DO UPDATE SET hash = NULL, intent = excluded.intent, "
+                "upn = COALESCE(excluded.upn, items.upn)",
+                ((item_id, user_id, upn, op) for item_id, user_id, op, upn in ops),
+            )
+            tx.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('first_write', ?)",
+                (_iso(utcnow()),),
+            )
+
+    def record_results(
+        self,
+        crawl_id: int,
+        written: Iterable[tuple[str, str]],
+        deleted: Iterable[str],
+        failed: Iterable[tuple[str, str]],
+        now: datetime | None = None,
+    ) -> None:
+        """After a batch: written (item_id, hash), deleted item_ids, failed (item_id, error)."""
+        stamp = _iso(now or utcnow())
+        with self._tx() as tx:
+            tx.executemany(
+                "UPDATE items SET hash = ?, intent = NULL, last_write = ?, last_error = NULL, "
+                "written_crawl = ? WHERE item_id = ?",
+                ((h, stamp, crawl_id, item_id) for item_id, h in written),
+            )
+            tx.executemany("DELETE FROM items WHERE item_id = ?", ((i,) for i in deleted))
+            tx.executemany(
+                "UPDATE items SET last_error = ? WHERE item_id = ?",
+                ((error[:500], item_id) for item_id, error in failed),
+            )
+
+    # ---- badges ----------------------------------------------------------------------------
+
+    def record_badges(self, seen: Iterable[BadgeObservation], now: datetime | None = None) -> None:
+        stamp = _iso(now or utcnow())
+        with self._tx() as tx:
+            tx.executemany(
+                "INSERT INTO badges (id, state, public, recipient_email, user_id, skip_reason, "
+                "first_seen, last_seen, first_indexed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET state = excluded.state, public = excluded.public, "
+                "recipient_email = excluded.recipient_email, user_id = excluded.user_id, "
+                "skip_reason = excluded.skip_reason, last_seen = excluded.last_seen, "
+                "first_indexed = COALESCE(badges.first_indexed, excluded.first_indexed)",
+                (
+                    (
+                        b.id,
+                        b.state,
+                        int(b.public),
+                        b.recipient_email.lower() if b.recipient_email else None,
+                        b.user_id,
+                        b.skip_reason,
+                        stamp,
+                        stamp,
+                        stamp if b.skip_reason is None and b.user_id else None,
+                    )
+                    for b in seen
+                ),
+            )
+
+    def _badge(self, row: sqlite3.Row) -> BadgeRecord:
+        first_seen = _parse(row["first_seen"])
+        last_seen = _parse(row["last_seen"])
+        assert first_seen is not None and last_seen is not None
+        return BadgeRecord(
+            id=str(row["id"]),
+            state=str(row["state"]),
+            public=bool(row["public"]),
+            recipient_email=row["recipient_email"],
+            user_id=row["user_id"],
+            skip_reason=row["skip_reason"],
+            first_seen=first_seen,
+            last_seen=last_seen,
+            first_indexed=_parse(row["first_indexed"]),
+        )
+
+    def badge(self, badge_id: str) -> BadgeRecord | None:
+        row = self._conn.execute("SELECT * FROM badges WHERE id = ?", (badge_id,)).fetchone()
+        return self._badge(row) if row else None
+
+    def badges_for_email(self, email: str) -> list[BadgeRecord]:
+        rows = self._conn.execute(
+            "SELECT * FROM badges WHERE recipient_email = ? ORDER BY id", (email.strip().lower(),)
+        )
+        return [self._badge(row) for row in rows]
+
+    # ---- users snapshot and delta link -----------------------------------------------------
+
+    def users_snapshot(self) -> dict[str, dict[str, Any]]:
+        rows = self._conn.execute("SELECT id, data FROM users")
+        return {str(r["id"]): json.loads(r["data"]) for r in rows}
+
+    def delta_link(self) -> str | None:
+        row = self._conn.execute("SELECT link FROM delta WHERE name = 'users'").fetchone()
+        return str(row[0]) if row else None
+
+
+def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)
+    else:
+        conn = sqlite3.connect(path, timeout=30, isolation_level="DEFERRED")
+        conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is safe against a killed process (the WAL is in the OS cache); only a power
+        # cut can lose the last transactions, which the next run then redoes.
+        conn.execute("PRAGMA synchronous=NORMAL")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise UsageError(
+            f"The state database {path} was written by a newer credlyctl "
+            f"(schema {version}, this one knows {SCHEMA_VERSION}).",
+            "Upgrade credlyctl; the state is never migrated backwards.",
+            error_id="state_too_new",
+        )
+    for step in range(version + 1, SCHEMA_VERSION + 1):
+        with conn:
+            for statement in _MIGRATIONS[step]:
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {step}")
+
+
+def open_state(path: Path, instance: str) -> SyncState:
+    """Open (creating and migrating as needed) the state database for writing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = _connect(path, readonly=False)
+        _migrate(conn, path)
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(
+            f"The state database {path} cannot be used ({exc}).",
+            "Move it aside; the next full crawl rebuilds it (see docs/sync.md, missing state).",
+            error_id="state_unreadable",
+        ) from None
+    state = SyncState(conn, path)
+    if state.get_meta("instance") is None:
+        state.set_meta("instance", instance)
+        state.set_meta("created_at", _iso(utcnow()) or "")
+    return state
+
+
+def open_readonly(path: Path) -> SyncState | None:
+    """For status, dry runs and diagnostics: None when no state exists yet."""
+    if not path.exists():
+        return None
+    try:
+        conn = _connect(path, readonly=True)
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(
+            f"The state database {path} cannot be read ({exc}).",
+            "Move it aside; the next full crawl rebuilds it.",
+            error_id="state_unreadable",
+        ) from None
+    if version != SCHEMA_VERSION:
+        # An older file is migrated by the next sync; reading it with today's queries may fail.
+        conn.close()
+        if version > SCHEMA_VERSION:
+            raise UsageError(
+                f"The state database {path} was written by a newer credlyctl.",
+                "Upgrade credlyctl.",
+                error_id="state_too_new",
+            )
+        state = open_state(path, path.stem)
+        return state
+    return SyncState(conn, path)

@@ -1,0 +1,146 @@
+"""The planner: create/update/delete/unchanged with reasons, skip counts, full vs incremental."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from credly_connector.identity.entities import content_hash, item_body, item_id
+from credly_connector.sync.planner import Action, PlanInputs, Reason, plan_sync
+from credly_connector.sync.state import ItemRecord
+from tests.identity.factories import NOW, badge, user
+
+ADA = user("aaaaaaaa-0000-0000-0000-000000000001", "ada@c.com")
+BOB = user("bbbbbbbb-0000-0000-0000-000000000002", "bob@c.com", enabled=False)
+CY = user("cccccccc-0000-0000-0000-000000000003", "cy@c.com", licenses=0)
+DEE = user("dddddddd-0000-0000-0000-000000000004", "dee@c.com", smtp="d@c.com")
+
+
+def record(u_id: str, h: str | None, last_write: Any = NOW) -> ItemRecord:
+    return ItemRecord(item_id(u_id), u_id, None, h, None, last_write, None, None)
+
+
+def plan(**kw: Any) -> Any:
+    defaults: dict[str, Any] = {
+        "badges": [],
+        "users": [ADA, BOB, CY, DEE],
+        "items": {},
+        "tenant_id": "t",
+        "now": NOW,
+    }
+    return plan_sync(PlanInputs(**{**defaults, **kw}))
+
+
+def by_user(p: Any) -> dict[str, tuple[Action, Reason]]:
+    return {op.user_id: (op.action, op.reason) for op in p.ops}
+
+
+def test_creates_for_qualifying_users_and_counts_skips_by_first_reason() -> None:
+    badges = [
+        badge("1", "ada@c.com"),
+        badge("2", "D@C.com"),
+        badge("3", "bob@c.com"),
+        badge("4", "cy@c.com"),
+        badge("5", "nobody@c.com"),
+        badge("6", "ada@c.com", state="pending"),
+        badge("7", "ada@c.com", public=False),
+        badge("8", "ada@c.com", state="weird"),
+    ]
+    p = plan(badges=badges)
+    assert by_user(p) == {
+        ADA.id: (Action.CREATE, Reason.NEW_ITEM),
+        DEE.id: (Action.CREATE, Reason.NEW_ITEM),
+    }
+    assert dict(p.badge_skips) == {
+        "user_disabled": 1,
+        "user_unlicensed": 1,
+        "badge_no_matching_user": 1,
+        "badge_pending": 1,
+        "badge_private": 1,
+        "badge_unknown_state": 1,
+    }
+    assert p.badges_read == 8 and p.badges_indexed == 2 and p.users_matched == 2
+
+
+def test_unchanged_when_the_hash_matches_and_update_when_not() -> None:
+    b = badge("1", "ada@c.com")
+    same = content_hash(item_body(ADA, [b], "t"))
+    assert by_user(plan(badges=[b], items={"x": record(ADA.id, same)}))[ADA.id] == (
+        Action.UNCHANGED,
+        Reason.SAME_CONTENT,
+    )
+    assert by_user(plan(badges=[b], items={"x": record(ADA.id, "old")}))[ADA.id] == (
+        Action.UPDATE,
+        Reason.CONTENT_CHANGED,
+    )
+    assert by_user(plan(badges=[b], items={"x": record(ADA.id, None)}))[ADA.id] == (
+        Action.UPDATE,
+        Reason.UNCONFIRMED_WRITE,
+    )
+
+
+def test_full_crawl_refreshes_items_written_before_the_cycle_only() -> None:
+    b = badge("1", "ada@c.com")
+    same = content_hash(item_body(ADA, [b], "t"))
+    old = {"x": record(ADA.id, same, NOW - timedelta(days=8))}
+    assert by_user(plan(badges=[b], items=old, refresh_before=NOW))[ADA.id] == (
+        Action.UPDATE,
+        Reason.FULL_REFRESH,
+    )
+    resumed = {"x": record(ADA.id, same, NOW + timedelta(seconds=1))}
+    assert by_user(plan(badges=[b], items=resumed, refresh_before=NOW))[ADA.id][0] is (
+        Action.UNCHANGED
+    )
+
+
+def test_deletions_for_every_way_a_user_stops_qualifying() -> None:
+    items = {
+        str(i): record(u.id, "h")
+        for i, u in enumerate([ADA, BOB, CY, DEE, user("eeeeeeee-0", "gone@c.com")])
+    }
+    p = plan(
+        badges=[badge("1", "d@c.com", state="revoked"), badge("2", "bob@c.com")],
+        items=items,
+        opt_out=["ADA@c.com"],
+    )
+    assert by_user(p) == {
+        ADA.id: (Action.DELETE, Reason.USER_OPTED_OUT),
+        BOB.id: (Action.DELETE, Reason.USER_DISABLED),
+        CY.id: (Action.DELETE, Reason.USER_UNLICENSED),
+        DEE.id: (Action.DELETE, Reason.NO_INDEXABLE_BADGE),
+        "eeeeeeee-0": (Action.DELETE, Reason.USER_DELETED),
+    }
+
+
+def test_badge_moving_to_an_alias_no_longer_matches_and_deletes() -> None:
+    moved = user(DEE.id, "dee@c.com", smtp="new@c.com", aliases=("d@c.com",))
+    p = plan(badges=[badge("1", "d@c.com")], users=[moved], items={"x": record(DEE.id, "h")})
+    assert by_user(p) == {DEE.id: (Action.DELETE, Reason.NO_INDEXABLE_BADGE)}
+    assert p.badge_skips["badge_no_matching_user"] == 1
+
+
+def test_missing_state_cleanup_deletes_every_non_qualifying_directory_user_and_warns() -> None:
+    p = plan(badges=[badge("1", "ada@c.com")], cleanup_unknown=True)
+    assert by_user(p) == {
+        ADA.id: (Action.CREATE, Reason.NEW_ITEM),
+        BOB.id: (Action.DELETE, Reason.STATE_MISSING_CLEANUP),
+        CY.id: (Action.DELETE, Reason.STATE_MISSING_CLEANUP),
+        DEE.id: (Action.DELETE, Reason.STATE_MISSING_CLEANUP),
+    }
+    assert any("deleted from the directory" in w for w in p.warnings)
+    assert "cannot" not in " ".join(plan(badges=[]).warnings)
+
+
+def test_only_user_ids_limits_the_plan_to_those_users() -> None:
+    items = {"x": record(BOB.id, "h"), "y": record("gone", "h")}
+    p = plan(
+        badges=[badge("1", "ada@c.com"), badge("2", "d@c.com")],
+        items=items,
+        only_user_ids=frozenset({DEE.id}),
+    )
+    assert by_user(p) == {DEE.id: (Action.CREATE, Reason.NEW_ITEM)}
+
+
+def test_opted_out_recipient_email_is_skipped_even_without_a_user() -> None:
+    p = plan(badges=[badge("1", "left@c.com")], opt_out=["left@c.com"])
+    assert dict(p.badge_skips) == {"user_opted_out": 1}
