@@ -1,0 +1,467 @@
+"""Read-only Credly client: OAuth client credentials or an organization authorization token.
+
+The client never writes to Credly: the only non-GET request it can make is the OAuth token
+POST. Answers are parsed tolerantly (credly-api.md §1): unknown fields are ignored, unknown
+badge states kept, malformed JSON retried and then reported.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from typing import Any
+
+import httpx
+
+from credly_connector.config.resolved import CredlySettings
+from credly_connector.credly.errors import CredlyAuthError, CredlyUnavailable
+from credly_connector.credly.models import Badge, Organization
+from credly_connector.errors import ConfigError
+from credly_connector.net.retry import Retrier, RetryPolicy, RetryStats, backoff_delay
+from credly_connector.net.shapes import body_shape, safe_code
+from credly_connector.net.stats import RequestStats
+from credly_connector.net.transport import ensure_same_origin, is_tls_error
+from credly_connector.secrets import register_secret_value, scrub
+
+# The only scope a read needs (credly-api.md §2.1). If Credly refuses it (invalid_scope), the
+# token is requested once more without a scope, so the application's default scopes apply.
+READ_SCOPE = "issued_badges"
+DEFAULT_TOKEN_LIFETIME = 7200.0  # Doorkeeper's default, used when expires_in is missing
+RENEW_MARGIN = 120.0  # renew this long before expiry so a request never carries a dying token
+MALFORMED_ATTEMPTS = 3
+AUTH_TOKEN_LIFETIME_DAYS = 180
+
+Sleep = Callable[[float], None]
+
+
+class CredlyClient:
+    def __init__(
+        self,
+        settings: CredlySettings,
+        http: httpx.Client,
+        *,
+        page_concurrency: int = 8,
+        sleep: Sleep = time.sleep,
+        retry_policy: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.http = http
+        self.page_concurrency = max(1, page_concurrency)
+        self.request_counts = RequestStats()
+        self.retry_stats = RetryStats()
+        self._sleep = sleep
+        self._retrier = Retrier(retry_policy, sleep=sleep, stats=self.retry_stats)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._access_token: str | None = None
+        self._token_deadline = 0.0
+        self._send_scope = True
+        self.token_requests = 0
+
+    # ---- public API -------------------------------------------------------------------
+
+    @property
+    def org_url(self) -> str:
+        return f"{self.settings.api_base}/organizations/{self.settings.org_id}"
+
+    def get_organization(self) -> Organization:
+        document = self._get_json(self.org_url, kind="credly.organization", org_path=True)
+        data = document.get("data")
+        if not isinstance(data, dict):
+            raise _malformed("the organization answer has no `data` object", document)
+        return Organization.from_api(data)
+
+    def list_organizations(self) -> list[Organization]:
+        """Every organization the credentials can see (Credly may refuse this: forbidden)."""
+        url: str | None = f"{self.settings.api_base}/organizations"
+        found: list[Organization] = []
+        seen: set[str] = set()
+        while url and url not in seen:
+            seen.add(url)
+            document = self._get_json(url, kind="credly.organizations")
+            found.extend(Organization.from_api(d) for d in _data_list(document))
+            url = self._next_page(document)
+        return found
+
+    def iter_badges(
+        self,
+        *,
+        recipient_email: str | None = None,
+        filters: Mapping[str, str] | None = None,
+    ) -> Iterator[Badge]:
+        """Every badge matching the filters, page after page (following next_page_url)."""
+        params = self._badge_params(recipient_email, filters)
+        url: str | None = f"{self.org_url}/badges"
+        seen: set[str] = set()
+        first = True
+        while url and url not in seen:
+            seen.add(url)
+            document = self._get_json(
+                url, kind="credly.badges", params=params if first else None, org_path=True
+            )
+            first = False
+            for item in _data_list(document):
+                yield Badge.from_api(item)
+            url = self._next_page(document)
+
+    def list_badges(
+        self,
+        *,
+        recipient_email: str | None = None,
+        filters: Mapping[str, str] | None = None,
+    ) -> list[Badge]:
+        """All badges; pages 2..N are read in parallel when Credly reports `total_pages`."""
+        params = self._badge_params(recipient_email, filters)
+        base = f"{self.org_url}/badges"
+        first = self._get_json(base, kind="credly.badges", params=params, org_path=True)
+        pages: dict[int, dict[str, Any]] = {1: first}
+        total_pages = _total_pages(first)
+        if total_pages and total_pages > 1:
+            numbers = list(range(2, total_pages + 1))
+
+            def read(number: int) -> dict[str, Any]:
+                paged = {**params, "page": str(number)}
+                return self._get_json(base, kind="credly.badges", params=paged, org_path=True)
+
+            workers = min(self.page_concurrency, len(numbers))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="credly-page") as pool:
+                for number, document in zip(numbers, pool.map(read, numbers), strict=True):
+                    pages[number] = document
+        last = pages[max(pages)]
+        # Badges issued while we read can add a page: keep following the links from the end.
+        url = self._next_page(last) if not total_pages or len(pages) >= total_pages else None
+        seen: set[str] = set()
+        extra: list[dict[str, Any]] = []
+        while url and url not in seen:
+            seen.add(url)
+            document = self._get_json(url, kind="credly.badges", org_path=True)
+            extra.append(document)
+            url = self._next_page(document)
+        by_id: dict[str, Badge] = {}
+        for document in [pages[n] for n in sorted(pages)] + extra:
+            for item in _data_list(document):
+                badge = Badge.from_api(item)
+                # Pages shift when badges are issued mid-read; the id keeps each badge once.
+                by_id[badge.id or f"#{len(by_id)}"] = badge
+        return list(by_id.values())
+
+    def stats(self) -> dict[str, Any]:
+        return {"requests": self.request_counts.as_dict(), **self.retry_stats.as_dict()}
+
+    # ---- authentication ---------------------------------------------------------------
+
+    def _auth_header(self) -> str:
+        token = self.settings.authorization_token
+        if token is not None:
+            encoded = base64.b64encode(f"{token.reveal()}:".encode()).decode("ascii")
+            register_secret_value(encoded)
+            return f"Basic {encoded}"
+        return f"Bearer {self._bearer()}"
+
+    def _bearer(self) -> str:
+        with self._lock:
+            if self._access_token and self._clock() < self._token_deadline:
+                return self._access_token
+            return self._fetch_token()
+
+    def _invalidate(self, token_used: str) -> None:
+        with self._lock:
+            if self._access_token is not None and self._access_token in token_used:
+                self._access_token = None
+
+    def _fetch_token(self) -> str:
+        settings = self.settings
+        secret = settings.client_secret
+        if not settings.client_id or secret is None or secret.is_empty:
+            raise ConfigError(
+                "Credly OAuth needs a client id and a client secret, and one of them is missing "
+                "or empty",
+                "Set credly.client_id and credly.client_secret (or an authorization token).",
+                error_id="credly.missing_credentials",
+            )
+        for _ in range(2):
+            form = {
+                "grant_type": "client_credentials",
+                "client_id": settings.client_id,
+                "client_secret": secret.reveal(),
+            }
+            if self._send_scope:
+                form["scope"] = READ_SCOPE
+            response = self._send("POST", settings.token_url, kind="credly.token", data=form)
+            document = _parse_json(response.text)
+            error = safe_code(document.get("error")) if isinstance(document, dict) else None
+            if response.status_code == 400 and error == "invalid_scope" and self._send_scope:
+                self._send_scope = False
+                continue
+            if response.status_code == 200 and isinstance(document, dict):
+                token = document.get("access_token")
+                if isinstance(token, str) and token:
+                    register_secret_value(token)
+                    lifetime = _number(document.get("expires_in")) or DEFAULT_TOKEN_LIFETIME
+                    margin = min(RENEW_MARGIN, lifetime / 10)
+                    self._access_token = token
+                    self._token_deadline = self._clock() + lifetime - margin
+                    self.token_requests += 1
+                    return token
+                raise _malformed("the token answer has no access_token", document)
+            if response.status_code in (400, 401, 403) and error in (
+                "invalid_client",
+                "unauthorized_client",
+                "invalid_grant",
+                None,
+            ):
+                raise CredlyAuthError(
+                    "invalid_client",
+                    f"Credly rejected the OAuth client id {settings.client_id!r} or its secret "
+                    f"(HTTP {response.status_code}{', ' + error if error else ''}) at "
+                    f"{settings.web_base}",
+                    "Check the client id in Credly under Developers > OAuth Applications. A "
+                    "client secret cannot be read back after creation: if in doubt, create a "
+                    "new secret (or a new OAuth application) and update credly.client_secret. "
+                    "Also check that it belongs to this Credly environment "
+                    f"({settings.environment.value}).",
+                    status=response.status_code,
+                    body_shape=body_shape(response.text),
+                )
+            raise _status_error(response, what="the Credly token endpoint")
+        raise CredlyAuthError(  # pragma: no cover - the loop always returns or raises
+            "invalid_client", "Credly refused every token request", "", status=None
+        )
+
+    # ---- plumbing ---------------------------------------------------------------------
+
+    def _badge_params(
+        self, recipient_email: str | None, filters: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        parts = [f"{key}::{value}" for key, value in (filters or {}).items()]
+        if recipient_email is not None:
+            parts.insert(0, f"recipient_email::{recipient_email}")
+        return {"filter": "|".join(parts)} if parts else {}
+
+    def _next_page(self, document: Mapping[str, Any]) -> str | None:
+        metadata = document.get("metadata")
+        if not isinstance(metadata, dict):
+            return None
+        next_url = metadata.get("next_page_url")
+        if not isinstance(next_url, str) or not next_url:
+            return None
+        return str(ensure_same_origin(next_url, self.settings.api_base, what="next_page_url"))
+
+    def _get_json(
+        self,
+        url: str,
+        *,
+        kind: str,
+        params: Mapping[str, str] | None = None,
+        org_path: bool = False,
+    ) -> dict[str, Any]:
+        refreshed = False
+        malformed = 0
+        while True:
+            response, token_used = self._authorized_get(url, kind, params)
+            status = response.status_code
+            if status == 401 and self.settings.uses_oauth and not refreshed:
+                # The bearer may have expired early or been revoked: one fresh token, one retry.
+                refreshed = True
+                self._invalidate(token_used)
+                continue
+            if status == 200:
+                document = _parse_json(response.text)
+                if isinstance(document, dict):
+                    return document
+                malformed += 1
+                if malformed >= MALFORMED_ATTEMPTS:
+                    raise CredlyUnavailable(
+                        "malformed",
+                        f"Credly answered {malformed} times with a body that is not a JSON "
+                        f"object ({_path(url)})",
+                        "Retry later; if it persists, report it with `credlyctl support-bundle`.",
+                        status=status,
+                        body_shape=body_shape(response.text),
+                    )
+                self._sleep(backoff_delay(malformed - 1, self._retrier.policy))
+                continue
+            raise self._api_error(response, org_path=org_path)
+
+    def _authorized_get(
+        self, url: str, kind: str, params: Mapping[str, str] | None
+    ) -> tuple[httpx.Response, str]:
+        header = self._auth_header()
+        response = self._send(
+            "GET", url, kind=kind, params=params, headers={"Authorization": header}
+        )
+        return response, header
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        kind: str,
+        params: Mapping[str, str] | None = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        def once() -> httpx.Response:
+            self.request_counts.add(kind)
+            return self.http.request(
+                method,
+                url,
+                params=dict(params) if params else None,
+                data=dict(data) if data else None,
+                headers=dict(headers) if headers else None,
+            )
+
+        try:
+            return self._retrier.send(once)
+        except httpx.TransportError as exc:
+            host = httpx.URL(url).host
+            if is_tls_error(exc):
+                raise CredlyUnavailable(
+                    "tls",
+                    f"the TLS connection to {host} failed: {scrub(str(exc))[:300]}",
+                    "If a proxy inspects TLS traffic, set network.ca_bundle to its CA "
+                    "certificate; otherwise check the system clock and the URL.",
+                ) from None
+            raise CredlyUnavailable(
+                "network",
+                f"could not reach {host}: {exc.__class__.__name__} {scrub(str(exc))[:200]}".strip(),
+                "Check the network, DNS and proxy settings (network.proxy, HTTPS_PROXY), then "
+                "retry.",
+            ) from None
+
+    def _api_error(self, response: httpx.Response, *, org_path: bool) -> Exception:
+        status = response.status_code
+        shape = body_shape(response.text)
+        org = self.settings.org_id
+        env = self.settings.environment.value
+        if status == 401:
+            if self.settings.authorization_token is not None:
+                created = self.settings.authorization_token_created
+                age = ""
+                if created is not None:
+                    days = (date.today() - created).days
+                    age = f" (created {created.isoformat()}, {days} days ago)"
+                return CredlyAuthError(
+                    "token_rejected",
+                    f"Credly rejected the organization authorization token{age}",
+                    "Authorization tokens expire 180 days after creation. Create a new one in "
+                    "Credly under Developers > Authorization Tokens (read access is enough) and "
+                    "update credly.authorization_token; check it belongs to the "
+                    f"{env} environment.",
+                    status=status,
+                    body_shape=shape,
+                )
+            return CredlyAuthError(
+                "token_rejected",
+                "Credly rejected a freshly issued OAuth access token (HTTP 401)",
+                "Check that the OAuth application belongs to this organization and environment "
+                f"({env}) and has the issued_badges scope.",
+                status=status,
+                body_shape=shape,
+            )
+        if status == 403:
+            return CredlyAuthError(
+                "forbidden",
+                f"the Credly credentials are valid but may not read organization {org} (HTTP 403)",
+                "Use credentials created in this organization (Developers menu of the "
+                "organization in Credly), or correct credly.organization_id; "
+                "`credlyctl test-credentials` lists the organizations these credentials see. "
+                "An OAuth application also needs the issued_badges scope.",
+                status=status,
+                body_shape=shape,
+            )
+        if status == 404 and org_path:
+            return CredlyAuthError(
+                "not_found",
+                f"Credly organization {org} does not exist in the {env} environment or is not "
+                "visible to these credentials (HTTP 404)",
+                "Copy the Organization ID from Credly (Developers menu) and check the "
+                "environment: sandbox and production are separate.",
+                status=status,
+                body_shape=shape,
+            )
+        return _status_error(response, what="Credly")
+
+
+def _status_error(response: httpx.Response, *, what: str) -> CredlyUnavailable:
+    status = response.status_code
+    shape = body_shape(response.text)
+    if status == 429:
+        return CredlyUnavailable(
+            "throttled",
+            f"{what} kept answering 429 Too Many Requests",
+            "Credly is throttling this client; retry later or lower sync.credly_page_concurrency.",
+            status=status,
+            body_shape=shape,
+        )
+    if status >= 500:
+        return CredlyUnavailable(
+            "server",
+            f"{what} failed with HTTP {status} after retries",
+            "Credly seems to be having problems; retry later.",
+            status=status,
+            body_shape=shape,
+        )
+    return CredlyUnavailable(
+        "unexpected",
+        f"{what} answered HTTP {status} to {_path(str(response.request.url))}",
+        "This is unexpected; report it with `credlyctl support-bundle`.",
+        status=status,
+        body_shape=shape,
+    )
+
+
+def _malformed(reason: str, document: Any) -> CredlyUnavailable:
+    return CredlyUnavailable(
+        "malformed",
+        f"Credly's answer was not understood: {reason}",
+        "Retry later; if it persists, report it with `credlyctl support-bundle`.",
+        body_shape=body_shape(json.dumps(document)) if document is not None else None,
+    )
+
+
+def _parse_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _data_list(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    data = document.get("data")
+    if not isinstance(data, list):
+        raise _malformed("a page has no `data` list", document)
+    return [item for item in data if isinstance(item, dict)]
+
+
+def _total_pages(document: Mapping[str, Any]) -> int | None:
+    metadata = document.get("metadata")
+    if isinstance(metadata, dict):
+        value = metadata.get("total_pages")
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    if isinstance(value, str):
+        try:
+            parsed = float(value)
+        except ValueError:
+            return None
+        return parsed if parsed > 0 else None
+    return None
+
+
+def _path(url: str) -> str:
+    """The URL's path only: query strings can carry recipient emails."""
+    return httpx.URL(url).path
