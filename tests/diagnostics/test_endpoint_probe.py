@@ -157,7 +157,7 @@ def test_tls_interception_by_an_untrusted_proxy_ca_names_the_issuer(
     for server in _serve(proxy_ca.issue_cert(*CREDLY_NAMES)):
         settings = make_settings(tmp_path, ca_bundle=trusted_ca[1])
         report = check_endpoint(settings, resolver=to(server.port))
-        tls = [s for s in report.steps if s.step == "tls"][0]
+        tls = next(s for s in report.steps if s.step == "tls")
         assert tls.status == "fail"
         assert "Contoso TLS Inspection" in tls.detail
         assert "network.ca_bundle" in tls.fix
@@ -171,7 +171,7 @@ def test_interception_trusted_through_the_ca_bundle_is_reported(tmp_path: Path) 
     proxy_ca.cert_pem.write_to_path(str(bundle))
     for server in _serve(proxy_ca.issue_cert(*CREDLY_NAMES)):
         report = check_endpoint(make_settings(tmp_path, ca_bundle=bundle), resolver=to(server.port))
-        tls = [s for s in report.steps if s.step == "tls"][0]
+        tls = next(s for s in report.steps if s.step == "tls")
         assert tls.status == "ok"
         assert "Contoso TLS Inspection" in tls.detail and str(bundle) in tls.detail
 
@@ -183,7 +183,7 @@ def test_certificate_for_other_names_is_a_hostname_mismatch(
         report = check_endpoint(
             make_settings(tmp_path, ca_bundle=trusted_ca[1]), resolver=to(server.port)
         )
-        tls = [s for s in report.steps if s.step == "tls"][0]
+        tls = next(s for s in report.steps if s.step == "tls")
         assert tls.status == "fail" and tls.evidence["verify_code"] == 62
         assert tls.evidence["names"] == ["portal.example.net"]
 
@@ -195,8 +195,8 @@ def test_a_host_without_an_oauth_endpoint_is_not_credly(
         report = check_endpoint(
             make_settings(tmp_path, ca_bundle=trusted_ca[1]), resolver=to(server.port)
         )
-        oauth = [s for s in report.steps if s.step == "oauth"][0]
-        api = [s for s in report.steps if s.step == "api"][0]
+        oauth = next(s for s in report.steps if s.step == "oauth")
+        api = next(s for s in report.steps if s.step == "api")
         assert oauth.status == "fail" and "404" in oauth.detail
         assert api.status == "fail"
         assert report.exit_code == ExitCode.PROBLEMS
@@ -209,7 +209,7 @@ def test_server_errors_are_worth_retrying(
         report = check_endpoint(
             make_settings(tmp_path, ca_bundle=trusted_ca[1]), resolver=to(server.port)
         )
-        oauth = [s for s in report.steps if s.step == "oauth"][0]
+        oauth = next(s for s in report.steps if s.step == "oauth")
         assert oauth.status == "warn" and oauth.transient
         assert report.exit_code == ExitCode.REMOTE
 
