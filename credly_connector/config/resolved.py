@@ -95,6 +95,9 @@ class InstanceSettings:
     sync: SyncSettings
     network: NetworkSettings
     config_path: Path | None = None
+    # Configuration warnings (validate-config lines, e.g. the custom-host opt-in); commands
+    # print them on stderr so an admin sees them on every run.
+    warnings: tuple[str, ...] = ()
 
     @property
     def graph_v1(self) -> str:

@@ -1,0 +1,104 @@
+"""Finding and parsing the configuration file (no validation of its content here)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from credly_connector.errors import ConfigError
+
+APP_NAME = "credlyctl"
+CONFIG_ENV = "CREDLYCTL_CONFIG"
+_POSITION_RE = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def default_config_path() -> Path:
+    return platformdirs.user_config_path(APP_NAME) / "config.toml"
+
+
+def default_state_root() -> Path:
+    return platformdirs.user_state_path(APP_NAME)
+
+
+def locate(config_path: Path | None) -> tuple[Path, str]:
+    """The file to read and how it was chosen: --config, then $CREDLYCTL_CONFIG, then default."""
+    if config_path is not None:
+        return config_path.expanduser(), "--config"
+    from_env = os.environ.get(CONFIG_ENV, "").strip()
+    if from_env:
+        return Path(from_env).expanduser(), f"${CONFIG_ENV}"
+    return default_config_path(), "the user config folder"
+
+
+@dataclass(frozen=True)
+class ParseFailure:
+    """Why a file could not be read or parsed; `line`/`column` are 1-based when known."""
+
+    kind: str  # "missing" | "unreadable" | "syntax"
+    message: str
+    hint: str
+    line: int | None = None
+    column: int | None = None
+
+
+def read_toml(path: Path, chosen_by: str = "--config") -> dict[str, Any] | ParseFailure:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return ParseFailure(
+            "missing",
+            f"No configuration file at {path} (chosen by {chosen_by}).",
+            "Create one with `credlyctl config init`, or point --config or "
+            f"${CONFIG_ENV} at an existing file.",
+        )
+    except IsADirectoryError:
+        return ParseFailure(
+            "unreadable", f"{path} is a folder, not a configuration file.", "Give the file path."
+        )
+    except OSError as exc:
+        return ParseFailure(
+            "unreadable",
+            f"Cannot read {path}: {exc.strerror or type(exc).__name__}.",
+            "Check the file's permissions.",
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return ParseFailure(
+            "syntax",
+            f"{path} is not UTF-8 text (bad byte at offset {exc.start}).",
+            "Save the file as UTF-8.",
+        )
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        detail = str(exc)
+        match = _POSITION_RE.search(detail)
+        line = int(match.group(1)) if match else None
+        column = int(match.group(2)) if match else None
+        reason = _POSITION_RE.sub("", detail).strip()
+        where = f" at line {line}, column {column}" if match else ""
+        return ParseFailure(
+            "syntax",
+            f"{path} is not valid TOML{where}: {reason}.",
+            "Fix the syntax there (strings need quotes, each key once per table; see "
+            "docs/configuration.md for a complete example).",
+            line,
+            column,
+        )
+
+
+def load_raw(config_path: Path | None) -> tuple[dict[str, Any], Path]:
+    """Read and parse the configuration file, or raise ConfigError."""
+    path, chosen_by = locate(config_path)
+    parsed = read_toml(path, chosen_by)
+    if isinstance(parsed, ParseFailure):
+        error_id = "CFG001" if parsed.kind == "syntax" else "CFG000"
+        raise ConfigError(parsed.message, parsed.hint, error_id=error_id)
+    return parsed, path
