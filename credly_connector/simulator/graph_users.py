@@ -1,0 +1,394 @@
+"""`/users`, `/users/{id or UPN}` and `/users/delta` (microsoft-graph.md §5).
+
+Paging is keyed on the object id (users sorted by id), so a user added or removed between two
+pages never makes another user skip a page. Delta tokens are opaque to clients but carry the
+directory's change sequence, the `$select`, the `$filter` on ids, when they were issued and an
+epoch that `expire_delta_tokens()` bumps.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from bisect import bisect_right
+from collections.abc import Callable
+from typing import Any, Protocol
+from urllib.parse import quote, urlencode
+
+from credly_connector.simulator.core import SimRequest, SimResponse
+from credly_connector.simulator.graph_common import GraphError
+from credly_connector.simulator.graph_filter import ParsedFilter, parse_user_filter, unsupported
+
+# Every name here exists on microsoft.graph.user in the v1.0 CSDL (checked by a test).
+USER_PROPERTIES = frozenset(
+    {
+        "id",
+        "accountEnabled",
+        "assignedLicenses",
+        "businessPhones",
+        "city",
+        "companyName",
+        "country",
+        "createdDateTime",
+        "deletedDateTime",
+        "department",
+        "displayName",
+        "employeeId",
+        "employeeType",
+        "givenName",
+        "jobTitle",
+        "mail",
+        "mailNickname",
+        "mobilePhone",
+        "officeLocation",
+        "otherMails",
+        "preferredLanguage",
+        "proxyAddresses",
+        "surname",
+        "usageLocation",
+        "userPrincipalName",
+        "userType",
+    }
+)
+# What Graph returns for a user when no $select is given.
+DEFAULT_USER_PROPERTIES = (
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
+)
+DEFAULT_PAGE_SIZE = 100
+DELTA_PAGE_SIZE = 100
+MAX_DELTA_ID_FILTER = 50
+DELTA_TOKEN_MAX_AGE_SECONDS = 7 * 24 * 3600
+
+
+class DirectoryLike(Protocol):
+    tenant_id: str
+
+    def all_users(self) -> list[dict[str, Any]]: ...
+
+    def get(self, id_or_upn: str) -> dict[str, Any] | None: ...
+
+    def changes_since(self, seq: int) -> tuple[list[str], list[str], int]: ...
+
+    @property
+    def sequence(self) -> int: ...
+
+    def app(self, app_id: str) -> dict[str, Any] | None: ...
+
+
+def _encode(document: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
+
+
+def _decode(token: str) -> dict[str, Any]:
+    try:
+        document = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise GraphError(400, "Request_BadRequest", "Badly formed token.") from exc
+    if not isinstance(document, dict):
+        raise GraphError(400, "Request_BadRequest", "Badly formed token.")
+    return document
+
+
+def parse_select(request: SimRequest) -> tuple[str, ...] | None:
+    raw = request.first("$select")
+    if raw is None:
+        return None
+    names = tuple(name.strip() for name in raw.split(",") if name.strip())
+    for name in names:
+        if name not in USER_PROPERTIES:
+            raise GraphError(
+                400,
+                "Request_BadRequest",
+                f"Could not find a property named '{name}' on type 'microsoft.graph.user'.",
+            )
+    return names
+
+
+def project(user: dict[str, Any], select: tuple[str, ...] | None) -> dict[str, Any]:
+    names = select if select else DEFAULT_USER_PROPERTIES
+    shaped = {"id": user["id"]}
+    for name in names:
+        if name == "id":
+            continue
+        value = user.get(name)
+        if value is None and name in ("businessPhones", "otherMails", "proxyAddresses"):
+            value = []
+        if value is None and name == "assignedLicenses":
+            value = []
+        shaped[name] = value
+    return shaped
+
+
+def _is_advanced(request: SimRequest) -> bool:
+    consistency = (request.header("consistencylevel") or "").strip().lower()
+    return consistency == "eventual" and (request.first("$count") or "").lower() == "true"
+
+
+class UsersApi:
+    def __init__(
+        self, directory: DirectoryLike, clock: Callable[[], float], options: dict[str, Any]
+    ):
+        self.directory = directory
+        self.clock = clock
+        self.max_age = float(
+            options.get("delta_token_max_age_seconds", DELTA_TOKEN_MAX_AGE_SECONDS)
+        )
+        # [INFERRED] directory delta answers 410 with syncStateNotFound; resyncRequired is a switch.
+        self.expired_code = str(options.get("delta_expired_code", "syncStateNotFound"))
+        self._epoch = 0
+        self._lock = threading.Lock()
+        self._sorted: tuple[int, list[str], dict[str, dict[str, Any]]] | None = None
+
+    def _seq(self) -> int:
+        return int(self.directory.sequence)
+
+    def expire_delta_tokens(self) -> None:
+        with self._lock:
+            self._epoch += 1
+
+    # -- snapshot ------------------------------------------------------------------------
+    def _snapshot(self) -> tuple[list[str], dict[str, dict[str, Any]]]:
+        seq = self._seq()
+        with self._lock:
+            cached = self._sorted
+        if cached is not None and cached[0] == seq:
+            return cached[1], cached[2]
+        by_id = {str(user["id"]): user for user in self.directory.all_users()}
+        ids = sorted(by_id)
+        with self._lock:
+            self._sorted = (seq, ids, by_id)
+        return ids, by_id
+
+    # -- /users --------------------------------------------------------------------------
+    def list_users(self, request: SimRequest) -> SimResponse:
+        for option in request.query:
+            if option.startswith("$") and option not in (
+                "$select",
+                "$top",
+                "$filter",
+                "$count",
+                "$skiptoken",
+            ):
+                raise unsupported(f"The query option '{option}' is not supported here.")
+        select = parse_select(request)
+        top = self._page_size(request)
+        advanced = _is_advanced(request)
+        parsed = self._filter(request, advanced)
+        ids, by_id = self._snapshot()
+        after = request.first("$skiptoken")
+        start = bisect_right(ids, str(_decode(after).get("after", ""))) if after else 0
+        matching: list[dict[str, Any]] = []
+        next_after: str | None = None
+        for index in range(start, len(ids)):
+            user = by_id[ids[index]]
+            if parsed is not None and not parsed.predicate(user):
+                continue
+            if len(matching) == top:
+                next_after = matching[-1]["id"]
+                break
+            matching.append(user)
+        document: dict[str, Any] = {
+            "@odata.context": f"{request.base_url}/v1.0/$metadata#users",
+        }
+        if advanced:
+            document["@odata.count"] = sum(
+                1 for uid in ids if parsed is None or parsed.predicate(by_id[uid])
+            )
+        if next_after is not None:
+            query = {k: v[0] for k, v in request.query.items() if k != "$skiptoken"}
+            query["$skiptoken"] = _encode({"after": next_after})
+            document["@odata.nextLink"] = (
+                f"{request.base_url}/v1.0/users?{urlencode(query, quote_via=quote, safe='$,()')}"
+            )
+        document["value"] = [project(user, select) for user in matching]
+        return SimResponse.json(200, document)
+
+    def _page_size(self, request: SimRequest) -> int:
+        raw = request.first("$top")
+        if raw is None:
+            return DEFAULT_PAGE_SIZE
+        try:
+            size = int(raw)
+        except ValueError:
+            size = 0
+        if not 1 <= size <= 999:
+            raise unsupported(
+                f"Invalid page size specified: '{raw}'. Must be between 1 and 999 inclusive."
+            )
+        return size
+
+    def _filter(self, request: SimRequest, advanced: bool) -> ParsedFilter | None:
+        raw = request.first("$filter")
+        if raw is None:
+            return None
+        parsed = parse_user_filter(raw, USER_PROPERTIES)
+        if parsed.advanced and not advanced:
+            raise unsupported(
+                "Unsupported or invalid query filter clause: this filter needs advanced query "
+                "parameters (ConsistencyLevel: eventual and $count=true)."
+            )
+        return parsed
+
+    # -- /users/{id} ---------------------------------------------------------------------
+    def get(self, request: SimRequest, key: str) -> SimResponse:
+        select = parse_select(request)
+        user = self.directory.get(key)
+        if user is None:
+            raise GraphError(
+                404,
+                "Request_ResourceNotFound",
+                f"Resource '{key}' does not exist or one of its queried reference-property "
+                "objects are not present.",
+            )
+        document = {"@odata.context": f"{request.base_url}/v1.0/$metadata#users/$entity"}
+        document.update(project(user, select))
+        return SimResponse.json(200, document)
+
+    # -- /users/delta --------------------------------------------------------------------
+    def delta(self, request: SimRequest) -> SimResponse:
+        if request.first("$top") is not None:
+            raise unsupported("The query option '$top' is not supported with delta queries.")
+        for option in ("$expand", "$orderby", "$search"):
+            if request.first(option) is not None:
+                raise unsupported(f"The query option '{option}' is not supported with delta.")
+        skip = request.first("$skiptoken")
+        delta = request.first("$deltatoken") or request.first("$deltaToken")
+        if skip:
+            state = self._valid_state(request, skip)
+        elif delta and delta.lower() == "latest":
+            state = self._new_state(request)
+            state.update(mode="latest")
+        elif delta:
+            state = self._valid_state(request, delta)
+            state.update(mode="changes", to=self._seq(), after="")
+        else:
+            state = self._new_state(request)
+        select = tuple(state["select"]) if state.get("select") is not None else None
+        parsed = parse_user_filter(state["filter"], USER_PROPERTIES) if state["filter"] else None
+        if state["mode"] == "latest":
+            entries: list[dict[str, Any]] = []
+            more = False
+        elif state["mode"] == "full":
+            entries, more = self._full_page(state, select, parsed)
+        else:
+            entries, more = self._changes_page(state, select, parsed)
+        document: dict[str, Any] = {
+            "@odata.context": f"{request.base_url}/v1.0/$metadata#users",
+            "value": entries,
+        }
+        if more:
+            state["after"] = entries[-1]["id"]
+            document["@odata.nextLink"] = self._link(request, "$skiptoken", state)
+        else:
+            final = {
+                "seq": state["to"],
+                "select": state["select"],
+                "filter": state["filter"],
+                "issued": self.clock(),
+                "epoch": self._epoch,
+            }
+            document["@odata.deltaLink"] = self._link(request, "$deltatoken", final)
+        return SimResponse.json(200, document)
+
+    def _new_state(self, request: SimRequest) -> dict[str, Any]:
+        select = parse_select(request)
+        raw_filter = request.first("$filter")
+        if raw_filter:
+            parsed = parse_user_filter(raw_filter, USER_PROPERTIES)
+            ids_only = parsed.properties <= {"id"} and not parsed.advanced
+            if not ids_only:
+                raise unsupported("Delta queries on users can only be filtered by id.")
+            if raw_filter.lower().count("'") // 2 > MAX_DELTA_ID_FILTER:
+                raise unsupported(f"At most {MAX_DELTA_ID_FILTER} ids can be filtered in delta.")
+        return {
+            "mode": "full",
+            "select": list(select) if select is not None else None,
+            "filter": raw_filter,
+            "to": self._seq(),
+            "after": "",
+            "issued": self.clock(),
+            "epoch": self._epoch,
+        }
+
+    def _valid_state(self, request: SimRequest, token: str) -> dict[str, Any]:
+        state = _decode(token)
+        fresh = state.get("epoch") == self._epoch and (
+            self.clock() - float(state.get("issued", 0)) <= self.max_age
+        )
+        if not fresh:
+            restart = {
+                k: v[0]
+                for k, v in request.query.items()
+                if k not in ("$skiptoken", "$deltatoken", "$deltaToken")
+            }
+            if state.get("select"):
+                restart["$select"] = ",".join(state["select"])
+            location = f"{request.base_url}/v1.0/users/delta"
+            if restart:
+                location += "?" + urlencode(restart, quote_via=quote, safe="$,()")
+            raise GraphError(
+                410,
+                self.expired_code,
+                "The delta token has expired or is no longer valid; restart with a full sync.",
+                {"Location": location},
+            )
+        state.setdefault("mode", "changes")
+        state.setdefault("filter", None)
+        state.setdefault("select", None)
+        state.setdefault("after", "")
+        return state
+
+    def _link(self, request: SimRequest, option: str, state: dict[str, Any]) -> str:
+        return f"{request.base_url}/v1.0/users/delta?{option}={_encode(state)}"
+
+    def _full_page(
+        self, state: dict[str, Any], select: tuple[str, ...] | None, parsed: ParsedFilter | None
+    ) -> tuple[list[dict[str, Any]], bool]:
+        ids, by_id = self._snapshot()
+        start = bisect_right(ids, state["after"])
+        page: list[dict[str, Any]] = []
+        for index in range(start, len(ids)):
+            user = by_id[ids[index]]
+            if parsed is not None and not parsed.predicate(user):
+                continue
+            if len(page) == DELTA_PAGE_SIZE:
+                return page, True
+            page.append(project(user, select))
+        return page, False
+
+    def _changes_page(
+        self, state: dict[str, Any], select: tuple[str, ...] | None, parsed: ParsedFilter | None
+    ) -> tuple[list[dict[str, Any]], bool]:
+        changed, deleted, _ = self.directory.changes_since(int(state["seq"]))
+        removed = {str(uid) for uid in deleted}
+        touched = sorted(removed | {str(uid) for uid in changed})
+        start = bisect_right(touched, state["after"])
+        page: list[dict[str, Any]] = []
+        for index in range(start, len(touched)):
+            uid = touched[index]
+            user = None if uid in removed else self.directory.get(uid)
+            if user is not None and parsed is not None and not parsed.predicate(user):
+                continue
+            if user is None and parsed is not None and not parsed.predicate({"id": uid}):
+                continue
+            if len(page) == DELTA_PAGE_SIZE:
+                return page, True
+            if user is None:
+                page.append({"id": uid, "@removed": {"reason": "deleted"}})
+            elif user.get("deletedDateTime"):
+                # A soft-deleted user can still be restored: Graph says "changed".
+                page.append({"id": uid, "@removed": {"reason": "changed"}})
+            else:
+                page.append(project(user, select))
+        return page, False
