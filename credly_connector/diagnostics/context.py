@@ -8,6 +8,7 @@ Checks only read: nothing here writes to Credly, Graph or the sync state.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,61 @@ T = TypeVar("T")
 
 # Resolves a host name to IP addresses; replaced in tests (check-endpoint's DNS step).
 Resolver = Callable[[str, int], list[str]]
+
+
+class ShapeRecorder:
+    """Keeps the shape (keys, value types, status) of every answer the services gave.
+
+    For the support bundle: lets the simulator's inferred behaviours be compared with the real
+    services without copying a single value. Paths are reduced to templates (ids, addresses and
+    quoted literals become {id}); query strings are dropped because filters hold addresses.
+    """
+
+    _VARIABLE = re.compile(r"^(?:[0-9a-fA-F-]{16,}|\d+|[^/]*@[^/]*|[A-Za-z0-9_-]{40,})$")
+    _LITERAL = re.compile(r"'[^']*'")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str, str, int], dict[str, Any]] = {}
+
+    def template(self, path: str) -> str:
+        path = self._LITERAL.sub("'{id}'", path)
+        return "/".join("{id}" if self._VARIABLE.match(part) else part for part in path.split("/"))
+
+    def record(self, service: str, method: str, path: str, status: int, text: str) -> None:
+        from credly_connector.net.shapes import body_shape
+
+        key = (service, method, self.template(path), status)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self._entries[key] = {
+                    "service": service,
+                    "method": method,
+                    "path": key[2],
+                    "status": status,
+                    "count": 1,
+                    "body": body_shape(text),
+                }
+            else:
+                entry["count"] += 1
+
+    def hook(self, service: str) -> Callable[[Any], None]:
+        def on_response(response: Any) -> None:
+            response.read()
+            self.record(
+                service,
+                str(response.request.method),
+                str(response.request.url.path),
+                int(response.status_code),
+                response.text,
+            )
+
+        return on_response
+
+    def entries(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(e) for _, e in sorted(self._entries.items())]
 
 
 class _Failed:
@@ -45,11 +101,29 @@ class DiagnosticContext:
     graph_factory: Callable[[InstanceSettings, Any], Any] | None = None
     state_factory: Callable[[InstanceSettings], Any] | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # e.g. the email explain-user looks at
+    shapes: ShapeRecorder | None = None  # set by support-bundle to keep answer shapes
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._values: dict[str, Any] = {}
+
+    @classmethod
+    def load(
+        cls,
+        config_path: Path | None,
+        instance: str | None,
+        overrides: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> DiagnosticContext:
+        """A context for one instance; a configuration error is kept for the checks to report."""
+        from credly_connector.config.load import load_instance
+
+        try:
+            settings = load_instance(config_path, instance, overrides)
+        except CredlyctlError as exc:
+            return cls(None, exc, config_path=config_path, instance=instance, **options)
+        return cls(settings, None, config_path=config_path, instance=settings.name, **options)
 
     # -- memoisation -------------------------------------------------------------------------
 
@@ -84,23 +158,35 @@ class DiagnosticContext:
     def credly(self) -> Any:
         """The Credly client (credly_connector.credly.client.CredlyClient)."""
         settings = self.require_settings()
-        return self.memo("client:credly", lambda: _build(self.credly_factory, _credly, settings))
+        return self.memo(
+            "client:credly",
+            lambda: self._recording(_build(self.credly_factory, _credly, settings), "credly"),
+        )
 
     def tokens(self) -> Any:
         """The Entra token provider (credly_connector.graph.auth.EntraTokenProvider)."""
         settings = self.require_settings()
-        return self.memo("client:tokens", lambda: _build(self.tokens_factory, _tokens, settings))
+        return self.memo(
+            "client:tokens",
+            lambda: self._recording(_build(self.tokens_factory, _tokens, settings), "entra"),
+        )
 
     def graph(self) -> Any:
         """The Graph client (credly_connector.graph.client.GraphClient)."""
         settings = self.require_settings()
 
         def build() -> Any:
-            if self.graph_factory is not None:
-                return self.graph_factory(settings, self.tokens())
-            return _graph(settings, self.tokens())
+            factory = self.graph_factory or _graph
+            return self._recording(factory(settings, self.tokens()), "graph")
 
         return self.memo("client:graph", build)
+
+    def _recording(self, client: Any, service: str) -> Any:
+        """Attach the shape recorder to a client's httpx session, when one is set."""
+        http = getattr(client, "http", None)
+        if self.shapes is not None and http is not None and hasattr(http, "event_hooks"):
+            http.event_hooks["response"].append(self.shapes.hook(service))
+        return client
 
     def state(self) -> Any | None:
         """The sync state store, read-only; None when no sync has ever run here."""
@@ -166,23 +252,30 @@ def _build(
 # without the whole stack, and so an import problem in one client is one check's error.
 def _credly(settings: InstanceSettings) -> Any:
     from credly_connector.credly.client import CredlyClient
+    from credly_connector.net import build_http_client
 
-    return CredlyClient.from_settings(settings)
+    return CredlyClient(
+        settings.credly,
+        build_http_client(settings, "credly"),
+        page_concurrency=settings.sync.credly_page_concurrency,
+    )
 
 
 def _tokens(settings: InstanceSettings) -> Any:
     from credly_connector.graph.auth import EntraTokenProvider
+    from credly_connector.net import build_http_client
 
-    return EntraTokenProvider.from_settings(settings)
+    return EntraTokenProvider(settings.entra, build_http_client(settings, "microsoft"))
 
 
 def _graph(settings: InstanceSettings, tokens: Any) -> Any:
     from credly_connector.graph.client import GraphClient
+    from credly_connector.net import build_http_client
 
-    return GraphClient.from_settings(settings, tokens)
+    return GraphClient(settings, build_http_client(settings, "microsoft"), tokens)
 
 
 def _state(settings: InstanceSettings) -> Any | None:
-    from credly_connector.sync.state import open_state_readonly
+    from credly_connector.sync.state import open_readonly, state_path
 
-    return open_state_readonly(settings)
+    return open_readonly(state_path(settings.sync.state_dir, settings.name))
