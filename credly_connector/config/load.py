@@ -156,3 +156,19 @@ def load_config_file(config_path: Path | None) -> tuple[ConfigFile, dict[str, An
             error_id=first_error.id,
         )
     return ConfigFile(default_instance=parsed.default_instance, instances=instances), raw, path
+
+
+def load_instance_with_origins(
+    config_path: Path | None,
+    instance: str | None,
+    overrides: dict[str, Any] | None = None,
+) -> tuple[InstanceSettings, dict[str, str]]:
+    """Like load_instance, plus where each set value came from ("file", "env:NAME", "flag")."""
+    settings = load_instance(config_path, instance, overrides)
+    raw, _ = load_raw(config_path)
+    parsed = parse_file(raw)
+    chosen = parsed.instances[settings.name]
+    layer, _ = env_layer(os.environ)
+    apply_env(chosen, layer)
+    apply_overrides(chosen, overrides)
+    return settings, dict(chosen.origins)

@@ -251,6 +251,9 @@ class _Resolver:
         ):
             self.add(several_org_ids(path, max(2, value.count(",") + value.count(";") + 1)))
             return None
+        if check.reason == "empty":
+            self.add(missing(path, check.message + self.by("credly", "org_id"), check.hint))
+            return None
         if not check.ok:
             self.add(error("CFG005", path, check.message + self.by("credly", "org_id"), check.hint))
             return None
