@@ -62,6 +62,9 @@ class CheckResult:
     # True when a service or the network failing (not a finding) kept this from concluding;
     # `verdict` then says "retry" (exit 3) rather than "problem found".
     remote_failure: bool = False
+    # A finer, stable id of the cause found (e.g. "badge_pending", "email_no_user"): several
+    # causes share one table row, and the verdict lists each cause once by this id.
+    cause: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +76,7 @@ class CheckResult:
             "evidence": _scrubbed(self.evidence),
             "table_row": self.table_row,
             "remote_failure": self.remote_failure,
+            "cause": self.cause,
         }
 
 
@@ -121,6 +125,7 @@ def _result(
     remote_failure: bool = False,
     check_id: str = "",
     title: str = "",
+    cause: str | None = None,
 ) -> CheckResult:
     return CheckResult(
         check_id=check_id,
@@ -131,6 +136,7 @@ def _result(
         evidence=dict(evidence or {}),
         table_row=table_row,
         remote_failure=remote_failure,
+        cause=cause,
     )
 
 
