@@ -11,6 +11,9 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = REPO_ROOT.parent / "shared"
 
+# The simulator fixtures (`sim`, `fresh_sim`) are available to every test folder.
+pytest_plugins = ["tests.sim_fixtures"]
+
 _LEAKY_PREFIXES = ("CREDLYCTL_", "CREDLY_", "AZURE_", "MSAL_")
 _LEAKY_NAMES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
 
