@@ -174,11 +174,13 @@ class EntraTokenProvider:
                 f"Entra ID at {host} failed: {scrub(str(exc))[:200]}",
                 "Entra ID seems to be having problems; retry later.",
             )
-        if isinstance(exc, ValueError):
-            # msal raises ValueError for credentials it cannot use (e.g. an unreadable key).
+        if isinstance(exc, ValueError | TypeError) or "Key" in exc.__class__.__name__:
+            # msal / PyJWT reject credentials they cannot use: an unreadable or non-RSA key,
+            # a wrong passphrase.
             return ConfigError(
-                f"msal could not use the configured credential: {scrub(str(exc))[:200]}",
-                "Check entra.certificate_path / entra.certificate_password or the secret.",
+                f"the configured Entra credential cannot be used ({exc.__class__.__name__})",
+                "The certificate PEM must hold an RSA private key and its certificate; check "
+                "entra.certificate_path and entra.certificate_password.",
                 error_id="entra.credential",
             )
         return EntraUnavailable(

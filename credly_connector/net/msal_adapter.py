@@ -67,7 +67,12 @@ class MsalHttpClient:
         if isinstance(data, bytes | str):
             content = data
         elif data is not None:
-            form = data
+            # msal puts the signed client assertion in as bytes; requests encodes those as
+            # text, httpx would send their repr ("b'...'").
+            form = {
+                key: value.decode("ascii") if isinstance(value, bytes) else value
+                for key, value in dict(data).items()
+            }
         kind = "entra.token" if method == "POST" else "entra.discovery"
 
         def once() -> httpx.Response:

@@ -47,8 +47,8 @@ def paged(total: int, per: int = 2) -> Any:
         page = int(request.url.params.get("page", "1"))
         items = [badge(n) for n in range((page - 1) * per, min(total, page * per))]
         nxt = f"{API}/organizations/{ORG_ID}/badges?page={page + 1}" if page < pages else None
-        meta = {"count": len(items), "current_page": page, "total_count": total}
-        meta |= {"total_pages": pages, "per": per, "next_page_url": nxt}
+        meta: dict[str, Any] = {"count": len(items), "current_page": page}
+        meta |= {"total_count": total, "total_pages": pages, "per": per, "next_page_url": nxt}
         return httpx.Response(200, json={"data": items, "metadata": meta})
 
     return handler
