@@ -172,6 +172,24 @@ class GraphClient:
         )
         return DirectoryUser.from_graph(document) if document is not None else None
 
+    def get_user_plans(self, id_or_upn: str) -> list[dict[str, Any]] | None:
+        """The user's `assignedPlans` (service plans such as Exchange Online), None if no user.
+
+        Used by the diagnostics to tell whether a licensed user has a mailbox.
+        """
+        document = self._json(
+            "GET",
+            f"/users/{_segment(id_or_upn)}",
+            kind="graph.users",
+            perm=PERM_USERS,
+            params={"$select": "id,assignedPlans"},
+            allow_404=True,
+        )
+        if document is None:
+            return None
+        plans = document.get("assignedPlans")
+        return [p for p in plans if isinstance(p, dict)] if isinstance(plans, list) else []
+
     def find_users_by_addresses(self, addresses: Sequence[str]) -> list[DirectoryUser]:
         """Users whose UPN, mail or any proxy address equals one of `addresses` (any case).
 

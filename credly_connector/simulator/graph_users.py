@@ -26,6 +26,7 @@ USER_PROPERTIES = frozenset(
         "id",
         "accountEnabled",
         "assignedLicenses",
+        "assignedPlans",
         "businessPhones",
         "city",
         "companyName",
@@ -126,8 +127,33 @@ def project(user: dict[str, Any], select: tuple[str, ...] | None) -> dict[str, A
             value = []
         if value is None and name == "assignedLicenses":
             value = []
+        if value is None and name == "assignedPlans":
+            value = _assigned_plans(user)
         shaped[name] = value
     return shaped
+
+
+# The service plan id of Exchange Online (Plan 2) in real tenants; any plan of service
+# "exchange" means the same here.
+_EXCHANGE_PLAN_ID = "efb87545-963c-4e0d-99df-69c6916d9eb0"
+
+
+def _assigned_plans(user: dict[str, Any]) -> list[dict[str, Any]]:
+    """The simulator-only `hasMailbox` as Graph shows it: an enabled Exchange Online plan.
+
+    [INFERRED] Graph has no "has mailbox" property; an `assignedPlans` entry of service
+    `exchange` with capabilityStatus `Enabled` is how a licensed mailbox shows up.
+    """
+    if not user.get("assignedLicenses") or user.get("hasMailbox") is False:
+        return []
+    return [
+        {
+            "assignedDateTime": "2026-01-05T09:00:00Z",
+            "capabilityStatus": "Enabled",
+            "service": "exchange",
+            "servicePlanId": _EXCHANGE_PLAN_ID,
+        }
+    ]
 
 
 def _is_advanced(request: SimRequest) -> bool:
