@@ -399,6 +399,21 @@ class SyncState:
                 ((error[:500], item_id) for item_id, error in failed),
             )
 
+    def connection_created(self) -> None:
+        """Setup just created the connection: it holds no item, so nothing needs cleaning."""
+        if self.is_new:
+            self.set_meta("connection_created_empty", "1")
+
+    def forget_connection(self) -> None:
+        """Teardown deleted the connection: its items, delta link and snapshot are gone too."""
+        with self._tx() as tx:
+            tx.execute("DELETE FROM items")
+            tx.execute("DELETE FROM users")
+            tx.execute("DELETE FROM delta")
+            tx.execute(
+                "DELETE FROM meta WHERE key IN ('first_write', 'connection_created_empty')"
+            )
+
     # ---- badges ----------------------------------------------------------------------------
 
     def record_badges(self, seen: Iterable[BadgeObservation], now: datetime | None = None) -> None:
@@ -466,9 +481,14 @@ class SyncState:
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     if readonly:
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=30)
+        conn = sqlite3.connect(
+            f"{path.as_uri()}?mode=ro", uri=True, timeout=30, check_same_thread=False
+        )
     else:
-        conn = sqlite3.connect(path, timeout=30, isolation_level="DEFERRED")
+        # Writer threads share it; the runner serializes every call.
+        conn = sqlite3.connect(
+            path, timeout=30, isolation_level="DEFERRED", check_same_thread=False
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         # NORMAL is safe against a killed process (the WAL is in the OS cache); only a power
         # cut can lose the last transactions, which the next run then redoes.

@@ -1,0 +1,149 @@
+"""`credlyctl status`: the connector page of the admin center, for credlyctl's connection."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from credly_connector.cli.commands.sync_cmd import AllOption, for_each_instance, instance_names
+from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption
+from credly_connector.cli.output import Outcome, run_command
+from credly_connector.config.resolved import InstanceSettings
+from credly_connector.errors import CredlyctlError
+from credly_connector.exit_codes import ExitCode
+from credly_connector.sync.connection import connection_state
+from credly_connector.sync.schedule import schedule_for
+from credly_connector.sync.state import CrawlRecord, SyncLock, open_readonly, state_path
+
+ORDER = 32
+
+
+def _crawl(crawl: CrawlRecord | None) -> dict[str, Any] | None:
+    return crawl.to_dict() if crawl else None
+
+
+def instance_status(settings: InstanceSettings) -> dict[str, Any]:
+    from credly_connector.sync.clients import build_clients
+
+    connection: dict[str, Any] = {"id": settings.graph.connection_id, "state": None, "error": None}
+    remote_failed = False
+    clients = build_clients(settings)
+    try:
+        found = clients.graph.get_connection(settings.graph.connection_id)
+        connection["state"] = connection_state(found) if found is not None else "missing"
+    except CredlyctlError as exc:
+        connection["error"] = exc.to_dict()
+        remote_failed = exc.exit_code == ExitCode.REMOTE
+        if not remote_failed:
+            raise
+    finally:
+        clients.close()
+    path = state_path(settings.sync.state_dir, settings.name)
+    state = open_readonly(path)
+    try:
+        schedule = schedule_for(state, settings.sync)
+        history = state.crawl_history(20) if state else []
+        items = len(state.items()) if state else 0
+    finally:
+        if state is not None:
+            state.close()
+    now = datetime.now(UTC)
+    due, why = schedule.due(now)
+    recent_errors = [
+        {"crawl_id": c.id, "started_at": c.started_at.isoformat(), **e}
+        for c in history
+        for e in c.errors
+    ][:10]
+    last = history[0] if history else None
+    problems = connection["state"] != "ready" or (
+        last is not None and last.outcome not in ("succeeded", "running")
+    )
+    code = ExitCode.REMOTE if remote_failed else (ExitCode.PROBLEMS if problems else ExitCode.OK)
+    return {
+        "instance": settings.name,
+        "state_path": str(path),
+        "connection": connection,
+        "sync_running": SyncLock(
+            settings.sync.state_dir / f"{settings.name}.lock"
+        ).held_elsewhere(),
+        "items": items,
+        "last_crawl": _crawl(last),
+        "last_full_crawl": _crawl(schedule.last_full),
+        "last_incremental_crawl": _crawl(schedule.last_incremental),
+        "next_crawl": {
+            "kind_due_now": due,
+            "reason": why,
+            "due_at": schedule.next_due.isoformat() if schedule.next_due else None,
+        },
+        "recent_errors": recent_errors,
+        "exit_code": int(code),
+    }
+
+
+def _when(crawl: dict[str, Any] | None) -> str:
+    if crawl is None:
+        return "never"
+    duration = crawl["duration_seconds"]
+    took = f", {duration:.1f} s" if duration is not None else ""
+    counts = crawl["counts"]
+    summary = (
+        f", {counts.get('written', 0)} written, {counts.get('deleted', 0)} deleted, "
+        f"{counts.get('unchanged', 0)} unchanged"
+        if counts
+        else ""
+    )
+    return f"{crawl['started_at'][:19]} UTC ({crawl['outcome']}{took}{summary})"
+
+
+def _render(console: Console, results: list[dict[str, Any]]) -> None:
+    for result in results:
+        if "connection" not in result:
+            console.print(f"Instance {result['instance']}: Error: {result['error']['message']}")
+            continue
+        table = Table("", "", title=f"Instance {result['instance']}", show_header=False)
+        connection = result["connection"]
+        state = connection["state"] or f"unknown ({connection['error']['message']})"
+        table.add_row("connection", f"{connection['id']}: {state}")
+        table.add_row("items", str(result["items"]))
+        table.add_row("sync running now", "yes" if result["sync_running"] else "no")
+        table.add_row("last full crawl", _when(result["last_full_crawl"]))
+        table.add_row("last incremental crawl", _when(result["last_incremental_crawl"]))
+        table.add_row("last crawl", _when(result["last_crawl"]))
+        nxt = result["next_crawl"]
+        if nxt["kind_due_now"]:
+            table.add_row("next crawl", f"{nxt['kind_due_now']} due now ({nxt['reason']})")
+        else:
+            table.add_row("next crawl", f"due at {(nxt['due_at'] or '')[:19]} UTC")
+        console.print(table)
+        for error in result["recent_errors"]:
+            console.print(f"Recent error (crawl {error['crawl_id']}): {error.get('message')}")
+
+
+def status_command(
+    config: ConfigOption = None,
+    instance: InstanceOption = None,
+    all_instances: AllOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Connection state, last full and incremental crawls, next crawl due, recent errors.
+
+    Exit 0 when the connection is ready and the last crawl succeeded, 1 otherwise, 3 when
+    Graph could not be reached.
+    """
+
+    def body() -> Outcome:
+        names = instance_names(config, instance, all_instances)
+        results, code = for_each_instance(
+            config, names, instance_status, lambda r: ExitCode(int(r["exit_code"]))
+        )
+        return Outcome(code, {"instances": results}, lambda c: _render(c, results))
+
+    run_command("status", json_output, body)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("status")(status_command)

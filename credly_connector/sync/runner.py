@@ -1,0 +1,466 @@
+"""One crawl of one instance: read Credly and Entra ID, plan, write, remember.
+
+The CLI calls `run_sync`; clients come in through `SyncClients` so tests can pass fakes.
+Order matters for crash safety (see state.py): the user snapshot and delta link are saved
+only at the end, and each batch is bracketed by intent and result transactions.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from credly_connector.config.resolved import InstanceSettings
+from credly_connector.credly.models import Badge
+from credly_connector.errors import CredlyctlError, UsageError
+from credly_connector.exit_codes import ExitCode
+from credly_connector.graph.batch import BatchRequest, BatchResponse
+from credly_connector.graph.models import DirectoryUser
+from credly_connector.identity.addresses import match_keys, normalize_email
+from credly_connector.sync.connection import require_ready
+from credly_connector.sync.log import CrawlLog
+from credly_connector.sync.planner import Plan, PlanInputs, PlannedOp, plan_sync
+from credly_connector.sync.schedule import schedule_for
+from credly_connector.sync.snapshot import apply_delta, from_snapshot, to_snapshot
+from credly_connector.sync.state import (
+    SyncLock,
+    SyncState,
+    open_readonly,
+    open_state,
+    state_path,
+)
+from credly_connector.sync.writer import BatchHooks, BatchWriter, ItemFailure, WriteReport
+
+
+class CredlyReader(Protocol):
+    def list_badges(self) -> list[Badge]: ...
+
+    def iter_badges(self, *, recipient_email: str | None = None) -> Iterable[Badge]: ...
+
+
+class GraphPort(Protocol):
+    def get_connection(self, connection_id: str) -> Any: ...
+
+    def iter_users(self) -> Iterable[DirectoryUser]: ...
+
+    def users_delta(self, delta_link: str | None) -> Any: ...
+
+    def find_users_by_addresses(self, addresses: Sequence[str]) -> Any: ...
+
+    def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]: ...
+
+
+class Progress(Protocol):
+    def phase(self, name: str, total: int | None = None) -> None: ...
+
+    def advance(self, done: int) -> None: ...
+
+
+class _NoProgress:
+    def phase(self, name: str, total: int | None = None) -> None:
+        pass
+
+    def advance(self, done: int) -> None:
+        pass
+
+
+@dataclass
+class SyncClients:
+    credly: CredlyReader
+    graph: GraphPort
+    # Extra request counters to report (name -> callable giving {kind: count}).
+    counters: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    latest_delta_link: Callable[[], str | None] | None = None
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    kind: str | None = None  # "full" | "incremental" | None (whatever is due)
+    if_due: bool = False
+    dry_run: bool = False
+    users: tuple[str, ...] = ()
+    log_file: Path | None = None
+
+
+@dataclass
+class SyncReport:
+    instance: str
+    kind: str | None
+    dry_run: bool
+    started_at: datetime
+    ended_at: datetime | None = None
+    skipped_reason: str | None = None  # set when --if-due found nothing due
+    crawl_id: int | None = None
+    plan: Plan | None = None
+    write: WriteReport | None = None
+    warnings: list[str] = field(default_factory=list)
+    requests: dict[str, Any] = field(default_factory=dict)
+    error: CredlyctlError | None = None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.error is not None:
+            return self.error.exit_code
+        if self.write is not None and self.write.failures:
+            return ExitCode.PROBLEMS
+        return ExitCode.OK
+
+    @property
+    def failures(self) -> list[ItemFailure]:
+        return list(self.write.failures) if self.write else []
+
+    def counts(self) -> dict[str, Any]:
+        plan = self.plan
+        actions = plan.actions() if plan else {}
+        write = self.write
+        return {
+            "badges_read": plan.badges_read if plan else 0,
+            "badges_indexed": plan.badges_indexed if plan else 0,
+            "users_read": plan.users_read if plan else 0,
+            "users_matched": plan.users_matched if plan else 0,
+            "planned": {a: actions.get(a, 0) for a in ("create", "update", "delete", "unchanged")},
+            "written": write.written if write else 0,
+            "deleted": write.deleted if write else 0,
+            "unchanged": actions.get("unchanged", 0),
+            "failed": len(write.failures) if write else 0,
+            "skipped": dict(sorted(plan.badge_skips.items())) if plan else {},
+        }
+
+    @property
+    def duration_seconds(self) -> float:
+        end = self.ended_at or datetime.now(UTC)
+        return round((end - self.started_at).total_seconds(), 3)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _reads(clients: SyncClients) -> dict[str, Any]:
+    return {name: counter() for name, counter in clients.counters.items()}
+
+
+class SyncRunner:
+    def __init__(
+        self,
+        settings: InstanceSettings,
+        clients: SyncClients,
+        options: SyncOptions,
+        *,
+        progress: Progress | None = None,
+        warn: Callable[[str], None] = lambda message: None,
+        clock: Callable[[], datetime] = _now,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.clients = clients
+        self.options = options
+        self.progress = progress or _NoProgress()
+        self._warn_cb = warn
+        self.clock = clock
+        self._sleep = sleep
+        self.log = CrawlLog(options.log_file)
+        self.path = state_path(settings.sync.state_dir, settings.name)
+        self.lock = SyncLock(settings.sync.state_dir / f"{settings.name}.lock")
+
+    def warn(self, report: SyncReport, message: str) -> None:
+        report.warnings.append(message)
+        self.log.event("warning", message=message)
+        self._warn_cb(message)
+
+    def run(self) -> SyncReport:
+        try:
+            if self.options.dry_run:
+                return self._run_dry()
+            self.lock.acquire(self.settings.name)
+            try:
+                state = open_state(self.path, self.settings.name)
+                try:
+                    return self._run(state)
+                finally:
+                    state.close()
+            finally:
+                self.lock.release()
+        finally:
+            self.log.close()
+
+    # ---- choosing the crawl ----------------------------------------------------------------
+
+    def _kind(self, state: SyncState | None, report: SyncReport) -> str | None:
+        if self.options.users:
+            return "user"
+        schedule = schedule_for(state, self.settings.sync)
+        due, why = schedule.due(self.clock())
+        if self.options.kind == "incremental":
+            if schedule.last_full is None or state is None or not state.users_snapshot():
+                self.warn(report, "No completed full crawl yet: running a full crawl instead.")
+                return "full"
+            return "incremental"
+        if self.options.kind == "full":
+            return "full"
+        if due is None:
+            if self.options.if_due:
+                report.skipped_reason = why
+                return None
+            return "incremental"
+        return due
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    def _read_badges(self, emails: Sequence[str] = ()) -> list[Badge]:
+        self.progress.phase("Reading Credly badges")
+        if not emails:
+            badges = self.clients.credly.list_badges()
+        else:
+            by_id: dict[str, Badge] = {}
+            for email in emails:
+                for badge in self.clients.credly.iter_badges(recipient_email=email):
+                    by_id[badge.id] = badge
+            badges = list(by_id.values())
+        self.log.event("credly_read", badges=len(badges))
+        return badges
+
+    def _read_users(
+        self, kind: str, state: SyncState | None, report: SyncReport
+    ) -> tuple[list[DirectoryUser], str | None]:
+        self.progress.phase("Reading Entra ID users")
+        if kind == "incremental" and state is not None:
+            link = state.delta_link()
+            snapshot = state.users_snapshot()
+            if link and snapshot:
+                from credly_connector.graph.errors import DeltaExpiredError
+
+                try:
+                    delta = self.clients.graph.users_delta(link)
+                except DeltaExpiredError:
+                    self.warn(
+                        report,
+                        "The saved Entra ID delta link has expired: listing every user instead.",
+                    )
+                else:
+                    users = apply_delta(
+                        [from_snapshot(d) for d in snapshot.values()],
+                        list(delta.users),
+                        list(delta.removed),
+                    )
+                    self.log.event(
+                        "users_delta", changed=len(delta.users), removed=len(delta.removed)
+                    )
+                    return users, delta.delta_link
+        # Take the delta link before listing, so changes made while listing replay next time.
+        link = self.clients.latest_delta_link() if self.clients.latest_delta_link else None
+        users = list(self.clients.graph.iter_users())
+        self.log.event("users_listed", users=len(users))
+        return users, link
+
+    def _read_named_users(self, report: SyncReport) -> list[DirectoryUser]:
+        self.progress.phase("Looking up the named users")
+        found = self.clients.graph.find_users_by_addresses(list(self.options.users))
+        users: list[DirectoryUser] = []
+        seen: set[str] = set()
+        for value in found.values() if isinstance(found, dict) else found:
+            for user in value if isinstance(value, list | tuple) else [value]:
+                if isinstance(user, DirectoryUser) and user.id not in seen:
+                    seen.add(user.id)
+                    users.append(user)
+        known = {a for u in users for a in match_keys(u)}
+        for email in self.options.users:
+            if normalize_email(email) not in known and not users:
+                self.warn(report, f"No directory user has the address {email}.")
+        return users
+
+    # ---- the crawl -------------------------------------------------------------------------
+
+    def _plan(
+        self,
+        kind: str,
+        state: SyncState | None,
+        report: SyncReport,
+        badges: list[Badge],
+        users: list[DirectoryUser],
+        only: frozenset[str] | None,
+    ) -> Plan:
+        now = self.clock()
+        items = state.items() if state is not None else {}
+        refresh_before = None
+        if kind == "full":
+            cycle = state.full_cycle_start() if state is not None else None
+            refresh_before = cycle or report.started_at
+        cleanup = (
+            kind == "full"
+            and (state is None or state.is_new)
+            and not (state is not None and state.get_meta("connection_created_empty") == "1")
+        )
+        plan = plan_sync(
+            PlanInputs(
+                badges=badges,
+                users=users,
+                items=items,
+                tenant_id=self.settings.entra.tenant_id,
+                now=now,
+                opt_out=self.settings.sync.opt_out,
+                refresh_before=refresh_before,
+                cleanup_unknown=cleanup,
+                only_user_ids=only,
+            )
+        )
+        for warning in plan.warnings:
+            self.warn(report, warning)
+        self.log.event("plan", kind=kind, **{k: v for k, v in plan.actions().items()})
+        return plan
+
+    def _run_dry(self) -> SyncReport:
+        state = open_readonly(self.path)
+        try:
+            report = SyncReport(self.settings.name, None, True, self.clock())
+            kind = self._kind(state, report)
+            report.kind = kind
+            if kind is None:
+                report.ended_at = self.clock()
+                return report
+            require_ready(self.clients.graph, self.settings.graph.connection_id)
+            users, only, badges = self._read(kind, state, report)
+            report.plan = self._plan(kind, state, report, badges, users, only)
+            report.requests = _reads(self.clients)
+            report.ended_at = self.clock()
+            return report
+        finally:
+            if state is not None:
+                state.close()
+
+    def _read(
+        self, kind: str, state: SyncState | None, report: SyncReport
+    ) -> tuple[list[DirectoryUser], frozenset[str] | None, list[Badge]]:
+        if kind == "user":
+            users = self._read_named_users(report)
+            emails = sorted(
+                {normalize_email(e) for e in self.options.users}
+                | {a for u in users for a in match_keys(u)}
+            )
+            badges = self._read_badges(emails)
+            return users, frozenset(u.id for u in users), badges
+        badges = self._read_badges()
+        users, self._delta_link = self._read_users(kind, state, report)
+        return users, None, badges
+
+    _delta_link: str | None = None
+
+    def _run(self, state: SyncState) -> SyncReport:
+        report = SyncReport(self.settings.name, None, False, self.clock())
+        kind = self._kind(state, report)
+        report.kind = kind
+        if kind is None:
+            report.ended_at = self.clock()
+            return report
+        crawl_id = state.begin_crawl(kind, report.started_at)
+        report.crawl_id = crawl_id
+        self.log.event("crawl_start", instance=self.settings.name, kind=kind, crawl=crawl_id)
+        users: list[DirectoryUser] = []
+        try:
+            require_ready(self.clients.graph, self.settings.graph.connection_id)
+            users, only, badges = self._read(kind, state, report)
+            plan = self._plan(kind, state, report, badges, users, only)
+            report.plan = plan
+            report.write = self._write(state, crawl_id, plan)
+        except CredlyctlError as exc:
+            report.error = exc
+        finally:
+            report.ended_at = self.clock()
+            report.requests = _reads(self.clients)
+        error = report.error or (report.write.service_error if report.write else None)
+        report.error = error
+        errors = [
+            {
+                "item_id": f.item_id,
+                "upn": f.user_principal_name,
+                "status": f.status,
+                "code": f.code,
+                "message": f.message,
+            }
+            for f in report.failures
+        ]
+        if error is not None:
+            errors.insert(0, {"message": error.message, "hint": error.hint, "id": error.error_id})
+        outcome = "failed" if error else ("partial" if report.failures else "succeeded")
+        if report.plan is not None and error is None:
+            state.record_badges(report.plan.badges, report.started_at)
+        save_users = error is None and kind != "user" and report.plan is not None
+        state.finish_crawl(
+            crawl_id,
+            outcome,
+            {
+                **report.counts(),
+                "duration_seconds": report.duration_seconds,
+                "requests": report.requests,
+            },
+            errors,
+            users=[(u.id, to_snapshot(u)) for u in users] if save_users else None,
+            delta_link=self._delta_link if save_users else None,
+            now=report.ended_at,
+        )
+        self.log.event(
+            "crawl_end", crawl=crawl_id, outcome=outcome, counts=report.counts(), errors=errors
+        )
+        return report
+
+    def _write(self, state: SyncState, crawl_id: int, plan: Plan) -> WriteReport:
+        writes = plan.writes
+        self.progress.phase("Writing items to Microsoft 365", len(writes))
+        writer = BatchWriter(
+            self.clients.graph.batch,
+            self.settings.graph.connection_id,
+            max_rate=self.settings.sync.max_write_rate,
+            concurrency=self.settings.sync.write_concurrency,
+            sleep=self._sleep,
+        )
+
+        def before(batch: Sequence[PlannedOp]) -> None:
+            state_ops = [
+                (op.item_id, op.user_id, "delete" if op.action == "delete" else "put", op.upn)
+                for op in batch
+            ]
+            self._state_call(lambda: state.mark_intents(state_ops))
+
+        def after(
+            written: Sequence[tuple[str, str]],
+            deleted: Sequence[str],
+            failed: Sequence[ItemFailure],
+        ) -> None:
+            self._state_call(
+                lambda: state.record_results(
+                    crawl_id, written, deleted, [(f.item_id, f.message) for f in failed]
+                )
+            )
+            self.log.event("batch", written=len(written), deleted=len(deleted), failed=len(failed))
+            for failure in failed:
+                self.log.event("item_failed", **failure.to_dict())
+
+        return writer.write(writes, BatchHooks(before, after, self.progress.advance))
+
+    def _state_call(self, call: Callable[[], None]) -> None:
+        # One SQLite connection shared by writer threads: serialize access to it.
+        with _STATE_LOCK:
+            call()
+
+
+_STATE_LOCK = threading.Lock()
+
+
+def run_sync(
+    settings: InstanceSettings,
+    clients: SyncClients,
+    options: SyncOptions,
+    **kwargs: Any,
+) -> SyncReport:
+    if options.users and options.kind:
+        raise UsageError(
+            "--user cannot be combined with --full or --incremental.",
+            "A --user run syncs only the named users; run it alone.",
+            error_id="sync_usage",
+        )
+    return SyncRunner(settings, clients, options, **kwargs).run()
