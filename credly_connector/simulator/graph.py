@@ -110,6 +110,10 @@ class GraphService:
     def expire_delta_tokens(self) -> None:
         self.users.expire_delta_tokens()
 
+    def served_routes(self) -> dict[str, frozenset[str]]:
+        """Each path pattern (below /v1.0) with its methods; tests check them against the CSDL."""
+        return {pattern.pattern: frozenset(handlers) for pattern, handlers in self._routes}
+
     # -- entry point ---------------------------------------------------------------------
     def handle(self, request: SimRequest) -> SimResponse:
         try:

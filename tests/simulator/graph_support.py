@@ -132,8 +132,10 @@ class GraphHarness:
             {"id": connection_id, "name": "Credly badges", "contentCategory": "people"},
         )
         assert created.status == 201, created.body
-        assert self.call("PATCH", f"/external/connections/{connection_id}/schema", PEOPLE_SCHEMA)
+        schema = self.call("PATCH", f"/external/connections/{connection_id}/schema", PEOPLE_SCHEMA)
+        assert schema.status == 202, schema.body
         self.clock.advance(3600)
+        assert self.call("GET", f"/external/connections/{connection_id}").json["state"] == "ready"
 
 
 def harness(
