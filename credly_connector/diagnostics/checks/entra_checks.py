@@ -1,0 +1,241 @@
+"""Entra ID checks: an app-only token can be had, and when its credential expires."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from credly_connector.config.resolved import InstanceSettings
+from credly_connector.diagnostics.checks._common import EXPIRY_FINDINGS, findings, settings_or_skip
+from credly_connector.diagnostics.context import DiagnosticContext
+from credly_connector.diagnostics.model import CheckResult, error, fail, ok, warn
+from credly_connector.diagnostics.registry import register
+from credly_connector.errors import CredlyctlError
+
+EXPIRY_WARNING_DAYS = 30
+PERM_APPLICATIONS = "Application.Read.All"
+_CERT_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
+
+
+@register(
+    "entra.token",
+    "Entra ID app-only token",
+    scope="connection",
+    cause="Entra ID refuses the token request: unknown tenant, app not in this tenant, wrong "
+    "secret (often the secret ID pasted instead of its value), expired secret, no credential, "
+    "certificate not registered, disabled app, or another Microsoft cloud.",
+    fix="Follow the fix printed for the AADSTS code; give support the correlation id, trace id "
+    "and timestamp shown.",
+)
+def entra_token(ctx: DiagnosticContext) -> CheckResult:
+    from credly_connector.graph.errors import EntraAuthError
+
+    settings = settings_or_skip(ctx)
+    if not isinstance(settings, InstanceSettings):
+        return settings
+    entra = settings.entra
+    evidence: dict[str, Any] = {
+        "tenant_id": entra.tenant_id,
+        "client_id": entra.client_id,
+        "cloud": str(entra.cloud),
+        "authority": entra.authority,
+        "credential": "certificate" if entra.certificate_path else "client_secret",
+    }
+    if entra.client_secret is not None:
+        evidence["secret"] = entra.client_secret.describe()
+    try:
+        ctx.memo("entra:token", lambda: bool(ctx.tokens().get_token()))
+    except EntraAuthError as exc:
+        evidence.update(
+            codes=[f"AADSTS{c}" for c in exc.codes],
+            error=exc.error,
+            **exc.support_details(),
+        )
+        return fail(exc.message, exc.fix or exc.hint, evidence=evidence)
+    except CredlyctlError as exc:
+        kind = getattr(exc, "kind", None)
+        evidence["error"] = exc.error_id or type(exc).__name__
+        if kind is not None and kind != "tls" and exc.exit_code == 3:
+            return error(exc.message, exc.hint, evidence=evidence, remote_failure=True)
+        return fail(exc.message, exc.hint, evidence=evidence)
+    claims = _claims(ctx)
+    if claims:
+        evidence["token_tenant"] = claims.get("tid")
+        evidence["token_app_id"] = claims.get("appid") or claims.get("azp")
+        evidence["audience"] = claims.get("aud")
+        tid = claims.get("tid")
+        if (
+            isinstance(tid, str)
+            and tid.lower() != entra.tenant_id.lower()
+            and _is_guid(entra.tenant_id)
+        ):
+            return warn(
+                f"The token was issued by tenant {tid}, not the configured {entra.tenant_id}.",
+                "Check entra.tenant_id.",
+                evidence=evidence,
+            )
+    return ok(
+        f"Entra ID issued an app-only token for app {entra.client_id} in tenant {entra.tenant_id}.",
+        evidence=evidence,
+    )
+
+
+def _is_guid(value: str) -> bool:
+    return bool(re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", value))
+
+
+def _claims(ctx: DiagnosticContext) -> dict[str, Any] | None:
+    try:
+        claims = ctx.memo("entra:claims", lambda: ctx.tokens().token_claims())
+    except CredlyctlError:
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def _parse_date(value: Any) -> date | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+    except ValueError:
+        return None
+
+
+def _certificate_end(path: Path) -> date | None:
+    from cryptography import x509
+
+    data = path.read_bytes()
+    blocks = _CERT_BLOCK.findall(data)
+    if not blocks:
+        return None
+    ends = [x509.load_pem_x509_certificate(b).not_valid_after_utc.date() for b in blocks]
+    return min(ends)
+
+
+def _verdict(
+    what: str, expires: date, today: date, fix: str, evidence: dict[str, Any]
+) -> CheckResult:
+    left = (expires - today).days
+    evidence = {**evidence, "expires": expires.isoformat(), "days_left": left}
+    if left < 0:
+        return fail(f"{what} expired on {expires.isoformat()}.", fix, evidence=evidence)
+    if left <= EXPIRY_WARNING_DAYS:
+        return warn(
+            f"{what} expires on {expires.isoformat()} ({left} days left).", fix, evidence=evidence
+        )
+    return ok(f"{what} is valid until {expires.isoformat()} ({left} days left).", evidence=evidence)
+
+
+_SECRET_FIX = (
+    "In the Entra admin center > App registrations > the app > Certificates & secrets, create a "
+    "new client secret, put its value (not its ID) in entra.client_secret, and record its end "
+    "date in entra.client_secret_expires."
+)
+
+
+@register(
+    "entra.secret_expiry",
+    "Entra ID credential expiry",
+    scope="connection",
+    cause="The app's client secret or certificate has expired or expires soon.",
+    fix="Create a new client secret or certificate for the app registration before the old "
+    "one expires, and update the configuration.",
+)
+def entra_secret_expiry(ctx: DiagnosticContext) -> CheckResult:
+    recorded = [f for f in findings(ctx, EXPIRY_FINDINGS) if ".entra." in f.path]
+    if recorded and ctx.settings is None:
+        builder = fail if recorded[0].severity == "error" else warn
+        return builder(recorded[0].message, recorded[0].hint, evidence={"path": recorded[0].path})
+    settings = settings_or_skip(ctx)
+    if not isinstance(settings, InstanceSettings):
+        return settings
+    entra = settings.entra
+    today = ctx.now.date()
+    if entra.certificate_path is not None:
+        try:
+            end = _certificate_end(entra.certificate_path)
+        except (OSError, ValueError) as exc:
+            return warn(
+                f"The certificate file could not be read to find its end date "
+                f"({type(exc).__name__}).",
+                "Check entra.certificate_path.",
+            )
+        if end is not None:
+            return _verdict(
+                "The Entra app certificate",
+                end,
+                today,
+                "Upload a new certificate to the app registration and point "
+                "entra.certificate_path at it.",
+                {"source": "certificate file"},
+            )
+    from_app = _secret_end_from_app(ctx, settings, today)
+    if from_app is not None:
+        return from_app
+    if entra.client_secret_expires is not None:
+        return _verdict(
+            "The Entra client secret",
+            entra.client_secret_expires,
+            today,
+            _SECRET_FIX,
+            {"source": "entra.client_secret_expires"},
+        )
+    return ok(
+        "credlyctl cannot know when the Entra client secret expires: the app may not read its "
+        f"own registration ({PERM_APPLICATIONS} not granted) and entra.client_secret_expires is "
+        "not set.",
+        evidence={"source": None},
+    )
+
+
+def _secret_end_from_app(
+    ctx: DiagnosticContext, settings: InstanceSettings, today: date
+) -> CheckResult | None:
+    """The end date from the app registration, when the app may read it."""
+    from credly_connector.graph.errors import GraphError
+
+    try:
+        roles = ctx.token_roles()
+    except CredlyctlError:
+        return None
+    if PERM_APPLICATIONS not in roles:
+        return None
+    try:
+        app = ctx.application()
+    except GraphError:
+        return None
+    if not isinstance(app, dict):
+        return None
+    credentials = [c for c in app.get("passwordCredentials") or [] if isinstance(c, dict)]
+    secret = settings.entra.client_secret
+    prefix = secret.reveal()[:3] if secret is not None and not secret.is_empty else None
+    matching = [c for c in credentials if prefix and c.get("hint") == prefix]
+    candidates = matching or credentials
+    ends = sorted(e for e in (_parse_date(c.get("endDateTime")) for c in candidates) if e)
+    evidence: dict[str, Any] = {
+        "source": "app registration",
+        "secrets_on_app": len(credentials),
+        "end_dates": [e.isoformat() for e in ends],
+    }
+    if not ends:
+        return None
+    if matching or len(ends) == 1:
+        return _verdict("The Entra client secret", ends[-1], today, _SECRET_FIX, evidence)
+    valid = [e for e in ends if e >= today]
+    soonest = valid[0] if valid else ends[-1]
+    result = _verdict("A client secret of the Entra app", soonest, today, _SECRET_FIX, evidence)
+    if result.status != "ok":
+        return warn(
+            result.explanation
+            + " credlyctl cannot tell whether it is the configured one (the app has "
+            f"{len(credentials)} secrets).",
+            _SECRET_FIX,
+            evidence=result.evidence,
+        )
+    return ok(
+        f"Every client secret of the Entra app is valid for at least "
+        f"{(soonest - today).days} more days.",
+        evidence=evidence,
+    )
