@@ -52,6 +52,17 @@ def _b64url_decode(value: str) -> bytes:
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
 
 
+def _digest(thumbprint: Any) -> bytes | None:
+    """A thumbprint's bytes; clients send base64url or padded standard base64 (msal does)."""
+    if not isinstance(thumbprint, str) or not thumbprint:
+        return None
+    text = thumbprint.rstrip("=").replace("+", "-").replace("/", "_")
+    try:
+        return _b64url_decode(text)
+    except (ValueError, binascii.Error):
+        return None
+
+
 def _end_passed(value: Any, now: float) -> bool:
     if not isinstance(value, str) or not value:
         return False
@@ -349,18 +360,18 @@ class EntraService:
             ) from exc
         if not isinstance(header, dict) or not isinstance(claims, dict):
             raise EntraError(400, "invalid_request", 50027, "Invalid JWT token.")
-        thumb_sha1 = header.get("x5t")
-        thumb_sha256 = header.get("x5t#S256")
+        thumb_sha1 = _digest(header.get("x5t"))
+        thumb_sha256 = _digest(header.get("x5t#S256"))
         certificate = None
         for entry in app.get("certificates", []):
             if entry.get("registered", True) is False:
                 continue
-            if (thumb_sha256 and entry.get("x5t#S256") == thumb_sha256) or (
-                thumb_sha1 and entry.get("x5t") == thumb_sha1
+            if (thumb_sha256 and _digest(entry.get("x5t#S256")) == thumb_sha256) or (
+                thumb_sha1 and _digest(entry.get("x5t")) == thumb_sha1
             ):
                 certificate = entry
                 break
-        presented = thumb_sha256 or thumb_sha1 or "none"
+        presented = str(header.get("x5t#S256") or header.get("x5t") or "none")
         if certificate is None:
             raise EntraError(
                 401,
