@@ -1,0 +1,201 @@
+"""explain-user and diagnose: why a badge does not show, with the fix, check by check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption, StrictOption
+from credly_connector.cli.output import Outcome, run_command
+from credly_connector.diagnostics import registry
+from credly_connector.diagnostics.context import DiagnosticContext
+from credly_connector.diagnostics.explain import Diagnosis, diagnose, explain_user, row_title
+from credly_connector.diagnostics.model import CheckResult, CheckStatus
+from credly_connector.errors import ConfigError
+from credly_connector.exit_codes import ExitCode, combine
+
+ORDER = 40
+
+MARKS = {
+    CheckStatus.OK: "[✓]",
+    CheckStatus.WARN: "[!]",
+    CheckStatus.FAIL: "[✗]",
+    CheckStatus.ERROR: "[✗]",
+    CheckStatus.SKIPPED: "[-]",
+    CheckStatus.NOTE: "[i]",
+}
+
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Also show the evidence of every check.")
+]
+
+
+def build_context(config: Path | None, instance: str | None) -> DiagnosticContext:
+    """Settings for the checks; a configuration error is kept for the checks to report."""
+    from credly_connector.config.load import load_instance
+
+    try:
+        settings = load_instance(config, instance)
+    except ConfigError as exc:
+        return DiagnosticContext(None, config_error=exc, config_path=config, instance=instance)
+    return DiagnosticContext(settings, config_path=config, instance=instance)
+
+
+def render_result(console: Console, result: CheckResult, *, verbose: bool) -> None:
+    label = " (note)" if result.status is CheckStatus.NOTE else ""
+    if result.status is CheckStatus.ERROR:
+        label = " (could not check)"
+    console.print(f"{MARKS[result.status]} {result.title}{label}  [{result.check_id}]")
+    console.print(f"    {result.explanation}")
+    if result.fix and result.status not in (CheckStatus.OK, CheckStatus.SKIPPED):
+        console.print(f"    Fix: {result.fix}")
+    if verbose and result.evidence:
+        for key, value in result.evidence.items():
+            console.print(f"    · {key}: {value}")
+
+
+def render_diagnosis(console: Console, diagnosis: Diagnosis, *, verbose: bool) -> None:
+    for result in diagnosis.results:
+        render_result(console, result, verbose=verbose)
+    console.print("")
+    who = diagnosis.email or "the connection"
+    if diagnosis.exit_code is ExitCode.OK:
+        if diagnosis.email:
+            console.print(f"Verdict: {who}'s badges should be visible; no cause found.")
+        else:
+            console.print("Verdict: the connection is healthy; no cause found.")
+        return
+    if not diagnosis.causes:
+        console.print(
+            f"Verdict: the checks for {who} could not conclude (a service did not answer); "
+            "run the command again later."
+        )
+        return
+    console.print(
+        f"Verdict for {who}: {len(diagnosis.causes)} cause(s), in the order of Microsoft's "
+        "troubleshooting table:"
+    )
+    for number, cause in enumerate(diagnosis.causes, 1):
+        where = "" if cause.in_table else " (not in Microsoft's table)"
+        console.print(f"  {number}. {cause.title}{where}  [{cause.id}]")
+        for explanation in cause.explanations if cause.in_table else cause.explanations[1:]:
+            console.print(f"     {explanation}")
+        for fix in cause.fixes:
+            console.print(f"     Fix: {fix}")
+    if diagnosis.exit_code is ExitCode.REMOTE:
+        console.print("Some checks could not conclude because a service did not answer.")
+
+
+def _exit_code(ctx: DiagnosticContext, diagnosis: Diagnosis) -> ExitCode:
+    if ctx.config_error is not None:
+        return combine(ExitCode.USAGE, diagnosis.exit_code)
+    return diagnosis.exit_code
+
+
+def _outcome(ctx: DiagnosticContext, diagnosis: Diagnosis, verbose: bool) -> Outcome:
+    code = _exit_code(ctx, diagnosis)
+    data = diagnosis.to_dict()
+    data["instance"] = ctx.settings.name if ctx.settings else ctx.instance
+    if ctx.config_error is not None:
+        data["error"] = ctx.config_error.to_dict()
+    return Outcome(
+        code, data, lambda console: render_diagnosis(console, diagnosis, verbose=verbose)
+    )
+
+
+def explain_user_command(
+    email: Annotated[str, typer.Argument(help="The person's email address (or the badge's).")],
+    config: ConfigOption = None,
+    instance: InstanceOption = None,
+    strict: StrictOption = False,
+    verbose: VerboseOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Explain why one person's Credly badges do or do not show on their Microsoft 365 profile.
+
+    Walks Microsoft's troubleshooting table with live data: identity (UPN or primary SMTP),
+    account (enabled, licensed, mailbox), the badges Credly holds for every address of the
+    person, whether a crawl has written them, and expected-behaviour notes. Exit 0 when the
+    badges should be visible, 1 when a cause was found, 2 for a configuration error, 3 when a
+    service did not answer.
+    """
+
+    def body() -> Outcome:
+        ctx = build_context(config, instance)
+        if ctx.config_error is not None:
+            raise ctx.config_error
+        return _outcome(ctx, explain_user(ctx, email, strict=strict), verbose)
+
+    run_command("explain-user", json_output, body)
+
+
+def _list_checks(json_output: bool) -> None:
+    checks = registry.all_checks()
+
+    def render(console: Console) -> None:
+        for check in checks:
+            rows = "; ".join(row_title(r) for r in check.table_rows) or "-"
+            needs = f" (needs {', '.join(check.requires)})" if check.requires else ""
+            console.print(f"{check.id:<32} {check.scope:<10} {check.title}{needs}")
+            console.print(f"{'':<43} rows: {rows}")
+
+    data = {
+        "checks": [
+            {
+                "id": c.id,
+                "title": c.title,
+                "scope": c.scope,
+                "requires": list(c.requires),
+                "table_rows": list(c.table_rows),
+                "cause": c.cause,
+                "fix": c.fix,
+            }
+            for c in checks
+        ]
+    }
+    run_command("diagnose", json_output, lambda: Outcome(ExitCode.OK, data, render))
+
+
+def diagnose_command(
+    email: Annotated[
+        str | None,
+        typer.Argument(help="A person's email: also run the user checks for them."),
+    ] = None,
+    list_checks: Annotated[
+        bool, typer.Option("--list-checks", help="List every check and exit.")
+    ] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run only this check (and its prerequisites); repeatable."),
+    ] = None,
+    config: ConfigOption = None,
+    instance: InstanceOption = None,
+    strict: StrictOption = False,
+    verbose: VerboseOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Run the connection checks, then (with EMAIL) the user checks, and give a verdict.
+
+    Connection checks: configuration, Organization ID, endpoint, credentials, permissions,
+    connection state, schema, profile source registration and priority, last crawl. Causes are
+    listed in the order of Microsoft's troubleshooting table, each with its fix. Exit 0 when
+    nothing is wrong, 1 when a cause was found, 2 for a configuration error, 3 when a service
+    did not answer.
+    """
+    if list_checks:
+        _list_checks(json_output)
+        return
+
+    def body() -> Outcome:
+        ctx = build_context(config, instance)
+        return _outcome(ctx, diagnose(ctx, email, only=only, strict=strict), verbose)
+
+    run_command("diagnose", json_output, body)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("explain-user")(explain_user_command)
+    app.command("diagnose")(diagnose_command)

@@ -1,0 +1,722 @@
+"""User checks: why one person's badges do (not) show on their Microsoft 365 profile.
+
+They walk Microsoft's troubleshooting table for one email: identity (UPN or primary SMTP),
+account (enabled, licensed, mailbox), the badges Credly holds for every address of the person,
+whether a crawl has written them since they changed, and the expected-behaviour notes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from credly_connector.diagnostics import user_lookup as lookup
+from credly_connector.diagnostics.context import DiagnosticContext
+from credly_connector.diagnostics.model import CheckResult, fail, note, ok, skipped, warn
+from credly_connector.diagnostics.registry import register
+from credly_connector.identity.addresses import MatchKey, primary_smtp
+from credly_connector.identity.eligibility import BadgeSkip, UserSkip, user_skip_reasons
+from credly_connector.identity.entities import BadgeCategory, item_id
+from credly_connector.sync.schema import AWARDS_PROPERTY, CERTIFICATIONS_PROPERTY
+
+IDENTITY = "user.identity"
+ACCOUNT = "user.account"
+BADGES = "user.badges"
+CONNECTION = "user.connection"
+SYNCED = "user.synced"
+NOTES = "user.notes"
+
+# Rows of Microsoft's table are in model.TABLE_ROWS; causes the table does not list have none.
+ROW_EMAIL = "email-mismatch"
+ROW_BADGE = "badge-not-accepted-or-private"
+ROW_INACTIVE = "user-inactive"
+ROW_INITIAL = "initial-sync-incomplete"
+ROW_NOT_SYNCED = "not-synced-yet"
+ROW_MULTIPLE_ORGS = "multiple-orgs"
+
+# How long Microsoft says data can take to show after the connection is created.
+PROPAGATION = timedelta(hours=6)
+
+
+def _sync_now(email: str) -> str:
+    return f"run `credlyctl sync --user {email}` to write it now"
+
+
+# -- identity -------------------------------------------------------------------------------
+
+
+@register(
+    IDENTITY,
+    "Directory user for the email",
+    scope="user",
+    table_rows=("email-mismatch",),
+    cause="The email matches no user's UPN or primary SMTP address (only an alias, nobody, "
+    "or several users).",
+    fix="Reissue the badge to the person's UPN or primary SMTP address, or make the address "
+    "the user's primary SMTP address.",
+)
+def check_identity(ctx: DiagnosticContext) -> CheckResult:
+    ident = lookup.identity(ctx)
+    email = ident.email
+    if ident.status is lookup.IdentityStatus.MATCHED and ident.user and ident.key:
+        user = ident.user
+        how = "UPN" if ident.key is MatchKey.UPN else "primary SMTP address"
+        evidence: dict[str, Any] = {
+            "email": email,
+            "matched_by": str(ident.key),
+            "directory_form": ident.directory_form,
+            "case_only_difference": ident.case_only_difference,
+            "user": lookup.user_summary(user),
+        }
+        sentence = f"{email} is the {how} of {lookup.describe_user(user)}."
+        if ident.case_only_difference:
+            sentence = (
+                f"{email} differs only in letter case from the {how} {ident.directory_form} of "
+                f"{lookup.describe_user(user)}; matching ignores case, so it still matches."
+            )
+        return ok(sentence, evidence=evidence, table_row=ROW_EMAIL)
+    if ident.status is lookup.IdentityStatus.SEVERAL_USERS:
+        names = ", ".join(lookup.describe_user(u) for u in ident.candidates)
+        return fail(
+            f"{email} is the UPN or primary SMTP address of several users ({names}), so no "
+            "badge issued to it is put on any profile.",
+            "Keep the address on one user only (Entra admin center > Users), then run a sync.",
+            evidence={
+                "email": email,
+                "users": [lookup.user_summary(u) for u in ident.candidates],
+            },
+            table_row=ROW_EMAIL,
+            cause="email_several_users",
+        )
+    if ident.status is lookup.IdentityStatus.ALIAS_ONLY:
+        owner = ident.alias_owners[0]
+        upn = owner.user_principal_name
+        primary = primary_smtp(owner) or upn
+        return fail(
+            f"{email} is only a secondary address of {lookup.describe_user(owner)}; badges "
+            f"match the UPN ({upn}) or the primary SMTP address ({primary}) only.",
+            f"Ask the issuer to reissue the badge to {upn}, or make {email} the primary SMTP "
+            "address of that user.",
+            evidence={
+                "email": email,
+                "alias_of": [lookup.user_summary(u) for u in ident.alias_owners],
+            },
+            table_row=ROW_EMAIL,
+            cause="email_secondary_alias",
+        )
+    badge_names = [f.badge.issued_to for f in lookup.badges(ctx) if f.badge.issued_to]
+    search = lookup.suggestions(ctx, email, badge_names)
+    closest = search.suggestions[0] if search.suggestions else None
+    fix = "Reissue the badge to the person's work address (UPN or primary SMTP)"
+    if closest is not None:
+        fix += (
+            f"; the closest directory user is {lookup.describe_user(closest.user)} "
+            f"({closest.reason}: {closest.detail})"
+        )
+    return fail(
+        f"{email} is not the UPN, primary SMTP address or alias of any user in the directory "
+        "(for example a personal address or a typo).",
+        fix + ".",
+        evidence={"email": email, **search.to_dict()},
+        table_row=ROW_EMAIL,
+        cause="email_no_user",
+    )
+
+
+# -- account --------------------------------------------------------------------------------
+
+_EXCHANGE = "exchange"
+
+
+def _has_mailbox(ctx: DiagnosticContext, user_id: str) -> tuple[bool | None, str]:
+    """(has an enabled Exchange Online plan, how that was decided); None when unknown."""
+    try:
+        plans = ctx.memo(f"graph:plans:{user_id}", lambda: ctx.graph().get_user_plans(user_id))
+    except Exception as exc:  # the account check still concludes on the other facts
+        return None, f"assignedPlans could not be read ({type(exc).__name__})"
+    if plans is None:
+        return None, "the user was not found when reading assignedPlans"
+    enabled = [
+        p
+        for p in plans
+        if str(p.get("service", "")).lower() == _EXCHANGE
+        and str(p.get("capabilityStatus", "")).lower() == "enabled"
+    ]
+    return bool(enabled), "an enabled Exchange Online plan in assignedPlans (inferred)"
+
+
+@register(
+    ACCOUNT,
+    "Account enabled, licensed, with a mailbox",
+    scope="user",
+    requires=(IDENTITY,),
+    table_rows=(ROW_INACTIVE,),
+    cause="The account is disabled, has no license, has no Exchange Online mailbox, or is on "
+    "the opt-out list.",
+    fix="Enable the account and assign a Microsoft 365 license that includes Exchange Online.",
+)
+def check_account(ctx: DiagnosticContext) -> list[CheckResult]:
+    ident = lookup.identity(ctx)
+    user = ident.user
+    assert user is not None  # the identity check passed
+    settings = ctx.require_settings()
+    reasons = user_skip_reasons(user, settings.sync.opt_out)
+    upn = user.user_principal_name
+    evidence: dict[str, Any] = {
+        "userPrincipalName": upn,
+        "accountEnabled": user.account_enabled,
+        "assigned_license_count": user.license_count,
+        "userType": user.user_type,
+        "primary_smtp": primary_smtp(user),
+        "opted_out": UserSkip.OPTED_OUT in reasons,
+    }
+    results: list[CheckResult] = []
+    if UserSkip.DISABLED in reasons:
+        results.append(
+            fail(
+                f"The account {upn} is disabled (accountEnabled is false); only active users "
+                "are indexed.",
+                "Enable the account if the person is still with the company (Microsoft 365 "
+                "admin center > Users), then run a sync.",
+                evidence=evidence,
+                table_row=ROW_INACTIVE,
+                cause="user_disabled",
+            )
+        )
+    if UserSkip.UNLICENSED in reasons:
+        results.append(
+            fail(
+                f"The account {upn} has no Microsoft 365 license; only licensed users are indexed.",
+                "Assign a license that includes Exchange Online (Microsoft 365 admin center > "
+                "Users > Licenses), then run a sync.",
+                evidence=evidence,
+                table_row=ROW_INACTIVE,
+                cause="user_unlicensed",
+            )
+        )
+    else:
+        # Without a license there is no mailbox either; that cause is the license.
+        mailbox, how = _has_mailbox(ctx, user.id)
+        if primary_smtp(user) is None:
+            mailbox, how = False, "no mail or primary SMTP address"
+        evidence["has_mailbox"] = mailbox
+        evidence["mailbox_detection"] = how
+        if mailbox is False:
+            results.append(
+                fail(
+                    f"{upn} has no Exchange Online mailbox ({how}); Microsoft 365 profiles "
+                    "ignore people data of accounts without one.",
+                    "Assign a license that includes Exchange Online, or create the mailbox.",
+                    evidence=evidence,
+                    table_row=ROW_INACTIVE,
+                    cause="user_no_mailbox",
+                )
+            )
+    if UserSkip.OPTED_OUT in reasons:
+        results.append(
+            fail(
+                f"{upn} is on this instance's opt-out list, so their badges are never indexed.",
+                "Remove the address from sync.opt_out in the configuration if the person "
+                "agrees, then run a sync.",
+                evidence=evidence,
+                cause="user_opted_out",
+            )
+        )
+    if results:
+        return results
+    return [
+        ok(
+            f"{upn} is enabled and has {user.license_count} license(s) and a mailbox.",
+            evidence=evidence,
+        )
+    ]
+
+
+# -- badges ---------------------------------------------------------------------------------
+
+
+def _names(findings: list[lookup.BadgeFinding]) -> str:
+    return ", ".join(f"'{f.badge.template_name}' ({f.badge.recipient_email})" for f in findings)
+
+
+# (skip reason, cause id, explanation start, fix) for badges the person can or cannot act on.
+_BADGE_CAUSES: tuple[tuple[BadgeSkip, str, str, str], ...] = (
+    (
+        BadgeSkip.PENDING,
+        "badge_pending",
+        "Not accepted yet on Credly (pending)",
+        "Ask the person to accept the badge on their Credly profile; it is indexed at the next "
+        "sync.",
+    ),
+    (
+        BadgeSkip.REJECTED,
+        "badge_rejected",
+        "Rejected by the person on Credly",
+        "Only the person can change this, by claiming a reissued badge.",
+    ),
+    (
+        BadgeSkip.REVOKED,
+        "badge_revoked",
+        "Revoked by the issuer",
+        "Nothing to fix unless the revocation was a mistake: then the issuer reissues it.",
+    ),
+    (
+        BadgeSkip.REPLACED,
+        "badge_replaced",
+        "Replaced by a newer badge",
+        "Look for the replacing badge; it is the one that can be indexed.",
+    ),
+    (
+        BadgeSkip.UNKNOWN_STATE,
+        "badge_unknown_state",
+        "In a state credlyctl does not know, so not indexed",
+        "Check the badge in Credly and report the state to credlyctl's maintainers.",
+    ),
+)
+
+
+def _badge_results(
+    findings: list[lookup.BadgeFinding], evidence: dict[str, Any]
+) -> list[CheckResult]:
+    results: list[CheckResult] = []
+    for reason, cause, what, fix in _BADGE_CAUSES:
+        hit = [f for f in findings if reason in f.skip_reasons]
+        if hit:
+            results.append(
+                fail(
+                    f"{what}: {_names(hit)}; only accepted, public badges are indexed.",
+                    fix,
+                    evidence=evidence,
+                    table_row=ROW_BADGE,
+                    cause=cause,
+                )
+            )
+    accepted = [f for f in findings if f.badge.state == "accepted"]
+    private = [f for f in accepted if BadgeSkip.PRIVATE in f.skip_reasons]
+    if private:
+        results.append(
+            fail(
+                f"Accepted but private on Credly: {_names(private)}; private badges are not "
+                "indexed.",
+                "Ask the person to make the badge public on their Credly profile (badge "
+                "settings > public), then run a sync.",
+                evidence=evidence,
+                table_row=ROW_BADGE,
+                cause="badge_private",
+            )
+        )
+    expired = [f for f in accepted if BadgeSkip.EXPIRED in f.skip_reasons]
+    if expired:
+        dates = ", ".join(
+            f"'{f.badge.template_name}' on {f.badge.expires_at:%Y-%m-%d}"
+            for f in expired
+            if f.badge.expires_at
+        )
+        results.append(
+            fail(
+                f"Expired ({dates}); an expired credential is not shown as current.",
+                "The person renews the credential with the issuer; the renewed badge is "
+                "indexed at the next sync.",
+                evidence=evidence,
+                table_row=ROW_BADGE,
+                cause="badge_expired",
+            )
+        )
+    return results
+
+
+def _no_badges(ctx: DiagnosticContext, email: str, evidence: dict[str, Any]) -> CheckResult:
+    elsewhere = lookup.other_org_badges(ctx)
+    if elsewhere:
+        first = elsewhere[0]
+        names = ", ".join(f"'{b.template_name}'" for b in first.badges)
+        if first.instance:
+            fix = (
+                f"That organization is read by instance '{first.instance}': run "
+                f"`credlyctl explain-user {email} --instance {first.instance}`."
+            )
+        else:
+            fix = (
+                f"Add a connector instance for organization {first.org_id} (one instance per "
+                "Credly organization), then run `credlyctl setup` and `credlyctl sync` for it."
+            )
+        evidence["other_organizations"] = [o.to_dict() for o in elsewhere]
+        return fail(
+            f"This instance's organization holds no badge for the person, but Credly "
+            f"organization {first.org_id} does ({names}); each instance reads one organization.",
+            fix,
+            evidence=evidence,
+            table_row=ROW_MULTIPLE_ORGS,
+            cause="badge_in_other_organization",
+        )
+    return fail(
+        f"Credly holds no badge of this organization for {email} or any other address the "
+        "directory holds for the person.",
+        "Ask the person which email address their badge was issued to and run "
+        "`credlyctl explain-user` with it; check with the badge issuer.",
+        evidence=evidence,
+        cause="no_badges",
+    )
+
+
+@register(
+    BADGES,
+    "Badges in Credly",
+    scope="user",
+    table_rows=(ROW_BADGE, ROW_EMAIL, ROW_MULTIPLE_ORGS),
+    cause="Badges are pending, private, rejected, revoked, expired, issued to an address that "
+    "is not the UPN or primary SMTP, in another Credly organization, or there are none.",
+    fix="Ask the person to accept the badge and share it publicly on Credly; reissue badges "
+    "sent to another address.",
+)
+def check_badges(ctx: DiagnosticContext) -> list[CheckResult]:
+    ident = lookup.identity(ctx)
+    findings = lookup.badges(ctx)
+    evidence: dict[str, Any] = {
+        "addresses_looked_up": lookup.person_addresses(ident),
+        "badges": [f.to_dict() for f in findings],
+    }
+    if "badge_scan" in ctx.extras:
+        evidence["unfiltered_scan"] = ctx.extras["badge_scan"]
+    if not findings:
+        return [_no_badges(ctx, ident.email, evidence)]
+    results = _badge_results(findings, evidence)
+    if ident.user is not None:
+        elsewhere = [f for f in findings if not f.recipient_matches_user]
+        if elsewhere:
+            upn = ident.user.user_principal_name
+            results.append(
+                fail(
+                    f"Issued to an address that is not {upn}'s UPN or primary SMTP address, so "
+                    f"it does not reach the profile: {_names(elsewhere)}.",
+                    f"Ask the issuer to reissue the badge to {upn}, or have the person change "
+                    "the badge's email on Credly.",
+                    evidence=evidence,
+                    table_row=ROW_EMAIL,
+                    cause="email_badge_to_other_address",
+                )
+            )
+    if results:
+        return results
+    awards = sum(1 for f in findings if f.category is BadgeCategory.AWARD)
+    return [
+        ok(
+            f"{len(findings)} badge(s) accepted, public and current: {awards} award(s), "
+            f"{len(findings) - awards} certification(s).",
+            evidence=evidence,
+        )
+    ]
+
+
+# -- connection seen from the person's side ------------------------------------------------
+
+
+def _source_ids(sources: list[Any]) -> set[str]:
+    return {str(s.get("sourceId", "")).lower() for s in sources if isinstance(s, dict)}
+
+
+def _prioritized(settings_doc: Any) -> list[str]:
+    entries = settings_doc if isinstance(settings_doc, list) else [settings_doc]
+    for entry in entries:
+        if isinstance(entry, dict) and not entry.get("name"):
+            urls = entry.get("prioritizedSourceUrls")
+            return [str(u) for u in urls] if isinstance(urls, list) else []
+    return []
+
+
+@register(
+    CONNECTION,
+    "Connection ready and profile source first",
+    scope="user",
+    table_rows=("initial-sync-incomplete",),
+    cause="The connection does not exist or is not ready, or it is not a profile source ahead "
+    "of the Entra ID source.",
+    fix="Run `credlyctl setup`.",
+)
+def check_connection(ctx: DiagnosticContext) -> list[CheckResult]:
+    settings = ctx.require_settings()
+    connection_id = settings.graph.connection_id
+    connection = ctx.connection()
+    state = connection.get("state") if isinstance(connection, dict) else None
+    evidence: dict[str, Any] = {"connection_id": connection_id, "connection_state": state}
+    if connection is None or state != "ready":
+        what = "does not exist" if connection is None else f"is in state '{state}'"
+        return [
+            fail(
+                f"The connection {connection_id} {what}, so no item can be written yet.",
+                "Run `credlyctl setup`, then `credlyctl sync`.",
+                evidence=evidence,
+                table_row=ROW_INITIAL,
+                cause="connection_missing" if connection is None else "connection_not_ready",
+            )
+        ]
+    results: list[CheckResult] = []
+    registered = connection_id.lower() in _source_ids(ctx.profile_sources())
+    urls = _prioritized(ctx.profile_settings())
+    evidence["profile_source_registered"] = registered
+    evidence["prioritized_source_urls"] = urls
+    mine = [i for i, u in enumerate(urls) if connection_id.lower() in u.lower()]
+    if not registered:
+        results.append(
+            fail(
+                f"The connection {connection_id} is not registered as a profile source, so its "
+                "items never reach profiles.",
+                "Run `credlyctl setup` to register it.",
+                evidence=evidence,
+                cause="profile_source_missing",
+            )
+        )
+    elif not mine or mine[0] != 0:
+        position = f"at position {mine[0] + 1}" if mine else "missing"
+        results.append(
+            fail(
+                f"The profile source {connection_id} is {position} in the prioritized source "
+                "list; it must come first for its awards and certifications to be shown.",
+                "Run `credlyctl setup`, which puts it first and keeps every other entry.",
+                evidence=evidence,
+                cause="profile_source_not_first",
+            )
+        )
+    if results:
+        return results
+    return [
+        ok(
+            f"The connection {connection_id} is ready and first among the profile sources.",
+            evidence=evidence,
+        )
+    ]
+
+
+# -- sync -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CrawlFacts:
+    last_completed_start: datetime | None  # start of the latest completed crawl (any kind)
+    last_full_completed: bool
+    next_due: datetime | None
+    item_last_write: datetime | None
+    item_last_error: str | None
+    state_found: bool
+
+
+def crawl_facts(ctx: DiagnosticContext, user_id: str) -> CrawlFacts:
+    return ctx.memo(f"user:crawl:{user_id}", lambda: _read_crawl_facts(ctx, user_id))
+
+
+def _read_crawl_facts(ctx: DiagnosticContext, user_id: str) -> CrawlFacts:
+    # A fresh read-only connection in this thread: sqlite connections are bound to a thread.
+    from credly_connector.sync.schedule import schedule_for
+    from credly_connector.sync.state import open_readonly, state_path
+
+    settings = ctx.require_settings()
+    state = open_readonly(state_path(settings.sync.state_dir, settings.name))
+    if state is None:
+        return CrawlFacts(None, False, None, None, None, False)
+    try:
+        schedule = schedule_for(state, settings.sync)
+        crawls = [c for c in (schedule.last_full, schedule.last_incremental) if c is not None]
+        latest = max((c.started_at for c in crawls), default=None)
+        item = state.item_for_user(user_id)
+        return CrawlFacts(
+            last_completed_start=latest,
+            last_full_completed=schedule.last_full is not None,
+            next_due=schedule.next_due,
+            item_last_write=item.last_write if item else None,
+            item_last_error=item.last_error if item else None,
+            state_found=True,
+        )
+    finally:
+        state.close()
+
+
+def _item_entries(item: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if not isinstance(item, dict):
+        return []
+    properties = item.get("properties")
+    if not isinstance(properties, dict):
+        return []
+    entries: list[dict[str, Any]] = []
+    for name in (AWARDS_PROPERTY, CERTIFICATIONS_PROPERTY):
+        values = properties.get(name)
+        for value in values if isinstance(values, list) else []:
+            try:
+                parsed = json.loads(value) if isinstance(value, str) else value
+            except ValueError:
+                continue
+            if isinstance(parsed, dict):
+                entries.append(parsed)
+    return entries
+
+
+def _in_item(finding: lookup.BadgeFinding, entries: list[dict[str, Any]]) -> bool:
+    badge = finding.badge
+    for entry in entries:
+        if badge.badge_url and entry.get("webUrl") == badge.badge_url:
+            return True
+        if entry.get("certificationId") == badge.id:
+            return True
+        if not badge.badge_url and entry.get("displayName") == badge.template_name:
+            return True
+    return False
+
+
+def _when(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M} UTC" if value else "never"
+
+
+@register(
+    SYNCED,
+    "Badges written to the profile by a crawl",
+    scope="user",
+    requires=(IDENTITY, ACCOUNT),
+    table_rows=("initial-sync-incomplete", "not-synced-yet"),
+    cause="No crawl has completed, or none since the badge was accepted or changed, or the "
+    "user's item lacks the badge.",
+    fix="Run `credlyctl sync --user EMAIL` (or wait for the next scheduled crawl).",
+)
+def check_synced(ctx: DiagnosticContext) -> list[CheckResult]:
+    ident = lookup.identity(ctx)
+    user = ident.user
+    assert user is not None
+    expected = [f for f in lookup.badges(ctx) if f.indexable]
+    if not expected:
+        return [
+            skipped(
+                "No badge of this person should be on the profile, so there is nothing to look "
+                "for in the connection."
+            )
+        ]
+    settings = ctx.require_settings()
+    facts = crawl_facts(ctx, user.id)
+    email = ident.email
+    evidence: dict[str, Any] = {
+        "state_found": facts.state_found,
+        "last_completed_crawl_started": _when(facts.last_completed_start),
+        "next_crawl_due": _when(facts.next_due) if facts.last_full_completed else "now",
+        "item_id": item_id(user.id),
+        "item_last_write": _when(facts.item_last_write),
+        "expected_badges": [f.badge.id for f in expected],
+    }
+    if not facts.last_full_completed or facts.last_completed_start is None:
+        return [
+            fail(
+                "No full crawl of this instance has completed yet, so nothing has been "
+                "written to profiles.",
+                "Check `credlyctl status`; run `credlyctl sync --full` (the first crawl can "
+                "take a while on large organizations).",
+                evidence=evidence,
+                table_row=ROW_INITIAL,
+                cause="no_completed_crawl",
+            )
+        ]
+    since = facts.last_completed_start
+    newer = [f for f in expected if f.changed_at is not None and f.changed_at > since]
+    item = ctx.memo(
+        f"graph:item:{user.id}",
+        lambda: ctx.graph().get_item(settings.graph.connection_id, item_id(user.id)),
+    )
+    entries = _item_entries(item)
+    missing = [f for f in expected if not _in_item(f, entries) and f not in newer]
+    evidence["item_found"] = item is not None
+    evidence["item_badge_count"] = len(entries)
+    evidence["badges_changed_after_last_crawl"] = [f.badge.id for f in newer]
+    evidence["badges_missing_from_item"] = [f.badge.id for f in missing]
+    results: list[CheckResult] = []
+    due = _when(facts.next_due)
+    if newer:
+        results.append(
+            fail(
+                f"{_names(newer)} changed after the last completed crawl "
+                f"({_when(since)}); the next crawl is due {due}.",
+                f"Wait for the next crawl, or {_sync_now(email)}.",
+                evidence=evidence,
+                table_row=ROW_NOT_SYNCED,
+                cause="not_synced_yet",
+            )
+        )
+    if missing:
+        detail = f" (last write error: {facts.item_last_error})" if facts.item_last_error else ""
+        where = "has no item" if item is None else "has an item without"
+        results.append(
+            fail(
+                f"The connection {where} {_names(missing)} although the crawl of "
+                f"{_when(since)} should have written it{detail}.",
+                f"Check `credlyctl status` for item errors, then {_sync_now(email)}.",
+                evidence=evidence,
+                table_row=ROW_NOT_SYNCED,
+                cause="item_missing_badge",
+            )
+        )
+    if results:
+        return results
+    extra = len(entries) - len(expected)
+    if extra > 0:
+        return [
+            warn(
+                f"The item holds {len(entries)} badge(s) but only {len(expected)} should be "
+                "there; the next crawl removes the others.",
+                f"Wait for the next crawl, or {_sync_now(email)}.",
+                evidence=evidence,
+                table_row=ROW_NOT_SYNCED,
+                cause="item_has_stale_badges",
+            )
+        ]
+    return [
+        ok(
+            f"The item {item_id(user.id)} holds all {len(expected)} badge(s), written by the "
+            f"crawl of {_when(facts.item_last_write or since)}.",
+            evidence=evidence,
+        )
+    ]
+
+
+# -- expected behaviour ----------------------------------------------------------------------
+
+
+@register(
+    NOTES,
+    "Expected behaviour",
+    scope="user",
+    requires=(IDENTITY,),
+    table_rows=("copilot-cites-office",),
+    cause="Not a fault: how Microsoft 365 shows and attributes people data.",
+    fix="Nothing to fix.",
+)
+def check_notes(ctx: DiagnosticContext) -> list[CheckResult]:
+    ident = lookup.identity(ctx)
+    indexable = [f for f in lookup.badges(ctx) if f.indexable]
+    if not indexable:
+        return [skipped("No badge of this person should be on the profile; nothing to note.")]
+    awards = sum(1 for f in indexable if f.category is BadgeCategory.AWARD)
+    certifications = len(indexable) - awards
+    results = [
+        note(
+            "When Copilot answers with this person's badges it cites office.com, not Credly: "
+            "Microsoft 365 attributes all profile data to the unified profile. This is expected.",
+            table_row="copilot-cites-office",
+            cause="copilot_cites_office_com",
+        ),
+        note(
+            f"{awards} award(s) and {certifications} certification(s) appear in the Awards and "
+            "Certifications sections of the profile card (Outlook profile card and Org "
+            "Explorer; not in the Teams card as of May 2026, per a third-party report).",
+            evidence={"awards": awards, "certifications": certifications},
+        ),
+    ]
+    user = ident.user
+    if user is not None:
+        facts = crawl_facts(ctx, user.id)
+        written = facts.item_last_write
+        if written is not None and ctx.now - written < PROPAGATION:
+            results.append(
+                note(
+                    f"The item was written at {_when(written)}; Microsoft says data can take up "
+                    "to 6 hours to appear in profiles and Copilot after a connection is created.",
+                    "Wait a few hours before looking again.",
+                    evidence={"item_last_write": _when(written)},
+                )
+            )
+    return results
