@@ -7,6 +7,7 @@ so a scenario can say where the built-in Entra source points without knowing the
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 import threading
@@ -32,6 +33,14 @@ _SOURCE_BY_ID = re.compile(r"/admin/people/profileSources/([^/]+)$")
 _LEGACY_CONNECTION = re.compile(r"/external/connections/([^/]+)$")
 SOURCE_FIELDS = ("displayName", "kind", "localizations", "sourceId", "webUrl")
 SETTING_ID = "sim-profile-property-setting-0"
+
+
+def _binary_thumbprint(thumbprint: Any) -> str | None:
+    """Edm.Binary in JSON is base64; Graph puts the certificate's SHA-1 thumbprint there."""
+    try:
+        return base64.b64encode(bytes.fromhex(str(thumbprint))).decode("ascii")
+    except ValueError:
+        return None
 
 
 def _source_not_found(key: str) -> GraphError:
@@ -232,11 +241,26 @@ class PeopleApi:
             }
             for secret in app.get("secrets") or []
         ]
+        certificates = [
+            {
+                "customKeyIdentifier": _binary_thumbprint(cert.get("thumbprint")),
+                "displayName": f"CN={cert.get('name')}",
+                "endDateTime": cert.get("end_date"),
+                "key": None,  # Graph returns the key only with an explicit $select
+                "keyId": cert.get("key_id"),
+                "startDateTime": cert.get("start_date"),
+                "type": "AsymmetricX509Cert",
+                "usage": "Verify",
+            }
+            for cert in app.get("certificates") or []
+            if cert.get("registered", True) is not False
+        ]
         document = {
             "@odata.context": f"{request.base_url}/v1.0/$metadata#applications/$entity",
             "id": str(app.get("object_id") or app.get("id") or app_id),
             "appId": str(app.get("app_id") or app_id),
             "displayName": app.get("display_name") or app.get("displayName"),
             "passwordCredentials": credentials,
+            "keyCredentials": certificates,
         }
         return SimResponse.json(200, document)
