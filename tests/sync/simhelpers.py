@@ -1,0 +1,193 @@
+"""Helpers for the sync integration tests: configs, runs, and an independent oracle.
+
+The oracle restates Microsoft's documented rules plus our decisions in a few plain lines,
+straight from the simulator's data, without any credlyctl code, so a bug in the planner
+cannot hide itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from credly_connector.config.load import load_instance
+from credly_connector.config.resolved import InstanceSettings
+from credly_connector.simulator.runner import Simulator
+from credly_connector.simulator.scenario import load_scenario
+from credly_connector.sync.clients import build_clients
+from credly_connector.sync.runner import SyncOptions, SyncReport, run_sync
+from credly_connector.sync.setup import Setup, SetupReport
+
+CONNECTION = "credlybadges"
+_MAIN = "from credly_connector.cli.app import main; main()"
+LICENSE = {"skuId": "05e9a617-0261-4cee-bb44-138d3ef5d965", "disabledPlans": []}
+
+
+def configure(sim: Simulator, folder: Path, **sync: Any) -> Path:
+    """A config for `sim` with extra [sync] keys (e.g. max_write_rate=5)."""
+    text = sim.config_toml(state_dir=folder / "state")
+    extra = "".join(f"\n{k} = {json.dumps(v)}" for k, v in sync.items())
+    marker = f'state_dir = "{folder / "state"}"'
+    assert marker in text
+    path = folder / "credlyctl.toml"
+    path.write_text(text.replace(marker, marker + extra), encoding="utf-8")
+    return path
+
+
+def settings_of(config: Path) -> InstanceSettings:
+    return load_instance(config, None)
+
+
+def do_setup(settings: InstanceSettings) -> SetupReport:
+    clients = build_clients(settings)
+    try:
+        report = Setup(settings, clients.graph, sleep=lambda s: None).setup()
+    finally:
+        clients.close()
+    if report.created_connection:
+        from credly_connector.sync.state import open_state, state_path
+
+        state = open_state(state_path(settings.sync.state_dir, settings.name), settings.name)
+        state.connection_created()
+        state.close()
+    return report
+
+
+def do_sync(settings: InstanceSettings, **options: Any) -> SyncReport:
+    clients = build_clients(settings)
+    try:
+        return run_sync(settings, clients.for_sync(), SyncOptions(**options))
+    finally:
+        clients.close()
+
+
+def cli(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDLYCTL_")}
+    return subprocess.run(
+        [sys.executable, "-c", _MAIN, *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**env, "COLUMNS": "200"},
+    )
+
+
+def cli_popen(config: Path, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDLYCTL_")}
+    return subprocess.Popen(
+        [sys.executable, "-c", _MAIN, *args, "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def org_id(sim: Simulator) -> str:
+    return str(sim.scenario["connector"]["org_id"])
+
+
+# ---- the oracle ------------------------------------------------------------------------------
+
+
+def _parse(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def oracle(sim: Simulator, opt_out: tuple[str, ...] = ()) -> dict[str, dict[str, list[str]]]:
+    """item id -> {"awards": [names], "certifications": [names]} that Graph should hold."""
+    now = datetime.now(UTC)
+    owners: dict[str, list[dict[str, Any]]] = {}
+    for user in sim.directory.all_users():
+        primary = [p[5:] for p in user.get("proxyAddresses", []) if p.startswith("SMTP:")]
+        addresses = {user["userPrincipalName"].lower()}
+        if primary:
+            addresses.add(primary[0].lower())
+        elif user.get("mail"):
+            addresses.add(user["mail"].lower())
+        for address in addresses:
+            owners.setdefault(address, []).append(user)
+    out = {o.lower() for o in opt_out}
+    expected: dict[str, dict[str, list[str]]] = {}
+    for badge in sim.badges(org_id(sim)):
+        expiry = _parse(badge.get("expires_at"))
+        if badge.get("state") != "accepted" or badge.get("public") is not True:
+            continue
+        if expiry is not None and expiry <= now:
+            continue
+        email = (badge.get("recipient_email") or "").lower()
+        candidates = {u["id"]: u for u in owners.get(email, [])}
+        if len(candidates) != 1:
+            continue
+        user = next(iter(candidates.values()))
+        every = {user["userPrincipalName"].lower(), (user.get("mail") or "").lower()}
+        every |= {p[5:].lower() for p in user.get("proxyAddresses", [])}
+        if not user.get("accountEnabled") or not user.get("assignedLicenses") or every & out:
+            continue
+        template = badge.get("badge_template") or {}
+        category = (
+            "certifications"
+            if str(template.get("type_category") or "").lower() == "certification"
+            else "awards"
+        )
+        entry = expected.setdefault(
+            user["id"].replace("-", ""), {"awards": [], "certifications": []}
+        )
+        entry[category].append(template.get("name"))
+    return {k: {c: sorted(v) for c, v in e.items()} for k, e in expected.items()}
+
+
+def graph_view(sim: Simulator) -> dict[str, dict[str, list[str]]]:
+    """What the simulator's Graph holds, in the oracle's shape."""
+    view: dict[str, dict[str, list[str]]] = {}
+    for item_id, item in sim.graph_items(CONNECTION).items():
+        props = item.get("properties", {})
+        view[item_id] = {
+            c: sorted(json.loads(v)["displayName"] for v in props.get(c, []))
+            for c in ("awards", "certifications")
+        }
+    return view
+
+
+def bigger_scenario(extra_users: int) -> dict[str, Any]:
+    """The demo plus `extra_users` qualifying users with one badge each (more batches)."""
+    scenario = load_scenario("demo")
+    org = scenario["credly"]["organizations"][0]
+    for n in range(extra_users):
+        upn = f"extra{n:03d}@contoso.com"
+        scenario["entra"]["users"].append(
+            {
+                "id": f"00000000-0000-4000-8000-{n:012d}",
+                "userPrincipalName": upn,
+                "displayName": f"Extra {n}",
+                "mail": upn,
+                "proxyAddresses": [f"SMTP:{upn}"],
+                "accountEnabled": True,
+                "assignedLicenses": [LICENSE],
+                "userType": "Member",
+                "hasMailbox": True,
+            }
+        )
+        org["badges"].append(
+            {
+                "id": f"10000000-0000-4000-8000-{n:012d}",
+                "state": "accepted",
+                "public": True,
+                "recipient_email": upn,
+                "issued_at": "2026-01-05T10:00:00.000Z",
+                "badge_template": {
+                    "id": "t-extra",
+                    "name": f"Extra badge {n % 3}",
+                    "type_category": "Certification" if n % 2 else "Learning",
+                },
+            }
+        )
+    return scenario
