@@ -64,7 +64,7 @@ SENT_PROPERTIES: dict[str, tuple[str, ...]] = {
     "externalConnectors.acl": ("type", "value", "accessType"),
     "profileSource": ("sourceId", "displayName", "webUrl", "kind"),
     "profilePropertySetting": ("prioritizedSourceUrls",),
-    "user": tuple(USER_SELECT.split(",")),
+    "user": (*USER_SELECT.split(","), "assignedPlans"),
 }
 
 PERM_USERS = "User.Read.All"
