@@ -194,6 +194,17 @@ def credly_credentials(ctx: DiagnosticContext) -> CheckResult:
             visible = _visible_orgs(ctx)
             if visible is not None:
                 evidence["visible_organizations"] = visible
+                ids = {str(o["id"]).lower() for o in visible}
+                if credly.org_id.lower() not in ids:
+                    names = ", ".join(f"{o['name']} ({o['id']})" for o in visible) or "none"
+                    return fail(
+                        f"These Credly credentials may not read organization {credly.org_id}; "
+                        f"they see only: {names}.",
+                        "Use the Organization ID these credentials belong to, or credentials "
+                        "created in that organization (its Developers menu in Credly).",
+                        evidence=evidence,
+                        table_row="invalid-org-id",
+                    )
         return fail(exc.message, exc.hint, evidence=evidence, table_row="bad-client-credentials")
     except CredlyUnavailable as exc:
         evidence["error"] = exc.kind
@@ -204,6 +215,24 @@ def credly_credentials(ctx: DiagnosticContext) -> CheckResult:
         return fail(exc.message, exc.hint, evidence=evidence, table_row="bad-client-credentials")
     evidence["organization"] = organization.name
     evidence["vanity_url"] = organization.vanity_url
+    try:
+        # Reading the organization works without the issued_badges scope; one page of badges
+        # does not, and it is what the sync needs.
+        ctx.memo("credly:badge-probe", lambda: next(iter(ctx.credly().iter_badges()), None))
+    except CredlyAuthError as exc:
+        evidence["error"] = exc.kind
+        evidence["status"] = exc.status
+        return fail(
+            f"The credentials read organization {organization.name or credly.org_id} but may "
+            f"not list its issued badges ({exc.message}).",
+            "Give the OAuth application the issued_badges scope in Credly (Developers > OAuth "
+            "Applications), or use an authorization token with read access.",
+            evidence=evidence,
+            table_row="bad-client-credentials",
+        )
+    except CredlyUnavailable as exc:
+        evidence["error"] = exc.kind
+        return error(exc.message, exc.hint, evidence=evidence, remote_failure=exc.kind != "tls")
     return ok(
         f"Signed in to Credly {credly.environment} and read organization "
         f"{organization.name or credly.org_id}.",

@@ -235,7 +235,7 @@ def _secret_end_from_app(
             evidence=result.evidence,
         )
     return ok(
-        f"Every client secret of the Entra app is valid for at least "
-        f"{(soonest - today).days} more days.",
+        f"Each client secret of the Entra app that still works is valid until "
+        f"{soonest.isoformat()} or later ({(soonest - today).days} days or more).",
         evidence=evidence,
     )

@@ -132,11 +132,25 @@ def graph_permissions(ctx: DiagnosticContext) -> list[CheckResult]:
         evidence["confirmed_by_call"] = {"allowed": True, "denied": False}.get(outcome)
         if outcome == "denied":
             if in_claim:
+                owned = permission.endswith(".OwnedBy")
                 results.append(
                     fail(
                         f"The token lists {permission}, but Graph refused a read that needs it: "
-                        "admin consent may be missing or still propagating.",
-                        f"{fix} Wait a few minutes after consenting, then run diagnose again.",
+                        + (
+                            "the connection was probably created by another app (OwnedBy "
+                            "permissions only reach connections the app created), or admin "
+                            "consent is still propagating."
+                            if owned
+                            else "admin consent may be missing or still propagating."
+                        ),
+                        (
+                            "Use the app that created the connection (the one `credlyctl setup` "
+                            "ran with), or recreate the connection with this app (teardown, "
+                            "setup)."
+                            if owned
+                            else f"{fix} Wait a few minutes after consenting, then run "
+                            "diagnose again."
+                        ),
                         evidence=evidence,
                     )
                 )
