@@ -119,34 +119,38 @@ class CredlyClient:
         """All badges; pages 2..N are read in parallel when Credly reports `total_pages`."""
         params = self._badge_params(recipient_email, filters)
         base = f"{self.org_url}/badges"
+        # Pages are parsed as they arrive so raw JSON never piles up (80,000 badges as raw
+        # dicts would cost hundreds of MB).
         first = self._get_json(base, kind="credly.badges", params=params, org_path=True)
-        pages: dict[int, dict[str, Any]] = {1: first}
         total_pages = _total_pages(first)
+        pages: dict[int, list[Badge]] = {1: _badges(first)}
+        next_url = self._next_page(first)
+        del first
         if total_pages and total_pages > 1:
             numbers = list(range(2, total_pages + 1))
 
-            def read(number: int) -> dict[str, Any]:
+            def read(number: int) -> tuple[list[Badge], str | None]:
                 paged = {**params, "page": str(number)}
-                return self._get_json(base, kind="credly.badges", params=paged, org_path=True)
+                document = self._get_json(base, kind="credly.badges", params=paged, org_path=True)
+                return _badges(document), self._next_page(document)
 
             workers = min(self.page_concurrency, len(numbers))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="credly-page") as pool:
-                for number, document in zip(numbers, pool.map(read, numbers), strict=True):
-                    pages[number] = document
-        last = pages[max(pages)]
+                for number, (badges, link) in zip(numbers, pool.map(read, numbers), strict=True):
+                    pages[number] = badges
+                    next_url = link  # the last page's link: set only if pages were added
         # Badges issued while we read can add a page: keep following the links from the end.
-        url = self._next_page(last) if not total_pages or len(pages) >= total_pages else None
         seen: set[str] = set()
-        extra: list[dict[str, Any]] = []
-        while url and url not in seen:
-            seen.add(url)
-            document = self._get_json(url, kind="credly.badges", org_path=True)
-            extra.append(document)
-            url = self._next_page(document)
+        number = max(pages)
+        while next_url and next_url not in seen:
+            seen.add(next_url)
+            document = self._get_json(next_url, kind="credly.badges", org_path=True)
+            number += 1
+            pages[number] = _badges(document)
+            next_url = self._next_page(document)
         by_id: dict[str, Badge] = {}
-        for document in [pages[n] for n in sorted(pages)] + extra:
-            for item in _data_list(document):
-                badge = Badge.from_api(item)
+        for n in sorted(pages):
+            for badge in pages[n]:
                 # Pages shift when badges are issued mid-read; the id keeps each badge once.
                 by_id[badge.id or f"#{len(by_id)}"] = badge
         return list(by_id.values())
@@ -439,6 +443,10 @@ def _data_list(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(data, list):
         raise _malformed("a page has no `data` list", document)
     return [item for item in data if isinstance(item, dict)]
+
+
+def _badges(document: Mapping[str, Any]) -> list[Badge]:
+    return [Badge.from_api(item) for item in _data_list(document)]
 
 
 def _total_pages(document: Mapping[str, Any]) -> int | None:

@@ -14,7 +14,7 @@ from credly_connector.credly.client import CredlyClient
 from credly_connector.credly.errors import CredlyAuthError, CredlyUnavailable
 from credly_connector.graph.auth import EntraTokenProvider
 from credly_connector.graph.client import GraphClient
-from credly_connector.graph.errors import EntraAuthError, GraphPermissionError
+from credly_connector.graph.errors import DeltaExpiredError, EntraAuthError, GraphPermissionError
 from credly_connector.net import Retrier, build_http_client
 from credly_connector.secrets import Secret
 from credly_connector.simulator.runner import Simulator
@@ -283,3 +283,15 @@ def test_graph_connection_lifecycle_and_batch(fresh_sim: Simulator, tmp_path: Pa
     assert [a.status for a in answers] == [200, 404]
     assert client.delete_connection("credlyitest") is True
     assert client.get_connection("credlyitest") is None
+
+
+def test_graph_delta_link_round_trip_and_expiry(fresh_sim: Simulator, tmp_path: Path) -> None:
+    client = graph(settings_for(fresh_sim, tmp_path))
+    first = client.users_delta(None)
+    someone = first.users[0]
+    fresh_sim.update_user(someone.id, displayName="Renamed In Test")
+    second = client.users_delta(first.delta_link)
+    assert [u.display_name for u in second.users if u.id == someone.id] == ["Renamed In Test"]
+    fresh_sim.expire_delta_tokens()
+    with pytest.raises(DeltaExpiredError):
+        client.users_delta(second.delta_link)
