@@ -22,8 +22,11 @@ WHERE_TO_FIND = (
 )
 
 _HEX = frozenset("0123456789abcdefABCDEF")
+# Only a GUID standing on its own: "...cf00" (one digit too many) is a length problem, not
+# a GUID with text around it.
 _GUID_RE = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"(?<![0-9a-fA-F-])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"(?![0-9a-fA-F-])"
 )
 _QUOTES = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019", "\u00ab": "\u00bb"}
 _URN_PREFIX = "urn:uuid:"
@@ -85,7 +88,7 @@ def check_org_id(value: str) -> OrgIdCheck:
 
 def _found(value: str, reason: str, what: str, how: str, inner: str) -> OrgIdCheck:
     """A wrapper around the ID (quotes, braces, ...): suggest the inner value when it is good."""
-    inner_check = _check_core(inner) if _unwrap(inner) is None else check_org_id(inner)
+    inner_check = check_org_id(inner)  # always shorter than value: the recursion ends
     suggestion = inner_check.canonical or inner_check.suggestion
     if suggestion:
         return OrgIdCheck(

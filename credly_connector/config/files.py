@@ -28,9 +28,11 @@ def default_state_root() -> Path:
 
 def locate(config_path: Path | None) -> tuple[Path, str]:
     """The file to read and how it was chosen: --config, then $CREDLYCTL_CONFIG, then default."""
-    if config_path is not None:
-        return config_path.expanduser(), "--config"
     from_env = os.environ.get(CONFIG_ENV, "").strip()
+    if config_path is not None:
+        # The CLI option reads $CREDLYCTL_CONFIG itself; name the real source all the same.
+        chosen_by = f"${CONFIG_ENV}" if from_env and Path(from_env) == config_path else "--config"
+        return config_path.expanduser(), chosen_by
     if from_env:
         return Path(from_env).expanduser(), f"${CONFIG_ENV}"
     return default_config_path(), "the user config folder"
