@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,8 +35,17 @@ def thumbprints(cert_pem: bytes) -> dict[str, str]:
     }
 
 
-def _key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+# RSA key generation dominates start-up; simulators in one process reuse keys (the n-th key a
+# simulator asks for is the same object each time), which costs nothing in realism.
+_KEY_POOL: list[rsa.RSAPrivateKey] = []
+_POOL_LOCK = threading.Lock()
+
+
+def _pooled_key(position: int) -> rsa.RSAPrivateKey:
+    with _POOL_LOCK:
+        while len(_KEY_POOL) <= position:
+            _KEY_POOL.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        return _KEY_POOL[position]
 
 
 def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
@@ -61,8 +72,10 @@ def _self_signed(key: rsa.RSAPrivateKey, common_name: str, not_after: datetime) 
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def prepare_certificates(app: dict[str, Any], folder: Path) -> dict[str, Path]:
-    """Generate each of the app's certificates; return name -> PEM path for the client side.
+def prepare_certificates(
+    app: dict[str, Any], folder: Path, first_key: int = 0
+) -> tuple[dict[str, Path], int]:
+    """Generate the app's certificates; return name -> PEM path and the next free key position.
 
     Spec keys: `name`, `end_date` (ISO, default one year ahead), `registered` (false: the
     client holds it but the app does not know it -> AADSTS700027), `wrong_key` (true: the
@@ -70,6 +83,7 @@ def prepare_certificates(app: dict[str, Any], folder: Path) -> dict[str, Path]:
     """
     folder.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
+    positions = itertools.count(first_key)
     records: list[dict[str, Any]] = []
     for index, spec in enumerate(app.get("certificates", [])):
         name = str(spec.get("name") or f"cert{index}")
@@ -81,9 +95,9 @@ def prepare_certificates(app: dict[str, Any], folder: Path) -> dict[str, Path]:
         )
         if not_after.tzinfo is None:
             not_after = not_after.replace(tzinfo=UTC)
-        key = _key()
+        key = _pooled_key(next(positions))
         cert_pem = _self_signed(key, f"{app.get('display_name', 'app')} {name}", not_after)
-        client_key = _key() if spec.get("wrong_key") else key
+        client_key = _pooled_key(next(positions)) if spec.get("wrong_key") else key
         path = folder / f"{app['app_id']}-{name}.pem"
         path.write_bytes(_key_pem(client_key) + cert_pem)
         path.chmod(0o600)
@@ -99,4 +113,4 @@ def prepare_certificates(app: dict[str, Any], folder: Path) -> dict[str, Path]:
             }
         )
     app["certificates"] = records
-    return paths
+    return paths, next(positions)

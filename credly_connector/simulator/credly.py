@@ -78,8 +78,9 @@ class CredlyStore:
             org_id = str(record["id"]).lower()
             self._orgs[org_id] = record
             self._badges[org_id] = []
+            # The scenario is the runner's private copy: badges are taken over, not copied.
             for badge in org.get("badges", []):
-                self._append(org_id, copy.deepcopy(badge))
+                self._append(org_id, badge)
         self._clients = {str(c["client_id"]): dict(c) for c in scenario.get("oauth_clients", [])}
         self._org_tokens = {
             str(t["token"]): dict(t) for t in scenario.get("authorization_tokens", [])

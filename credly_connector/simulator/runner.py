@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from credly_connector.simulator.credly import CredlyApiService, CredlyStore, Cre
 from credly_connector.simulator.directory import Directory
 from credly_connector.simulator.entra import EntraService
 from credly_connector.simulator.knobs import make_service_faults, make_switches
-from credly_connector.simulator.scenario import load_scenario, strip_expectations
+from credly_connector.simulator.scenario import load_scenario
 from credly_connector.simulator.server import (
     Faults,
     LogEntry,
@@ -68,7 +69,9 @@ class Simulator:
         switches: dict[str, Any] | None = None,
     ) -> None:
         started = time.perf_counter()
-        self.scenario = strip_expectations(scenario)
+        # `scenario` is the runner's private copy (start_simulator loaded it), so dropping the
+        # expectations in place is enough; the services take ownership of its data.
+        self.scenario = {k: v for k, v in scenario.items() if k != "expectations"}
         self.workdir = Path(tempfile.mkdtemp(prefix="credlyctl-sim-"))
         self._servers: dict[str, SimServer] = {}
         try:
@@ -104,9 +107,11 @@ class Simulator:
         self.tenant_id = str(entra.get("tenant_id", "00000000-0000-0000-0000-000000000000"))
         self._cert_paths: dict[tuple[str, str], Path] = {}
         apps = []
+        key_position = 0
         for app in entra.get("apps", []):
             record = dict(app)
-            for name, path in prepare_certificates(record, self.workdir / "certs").items():
+            paths, key_position = prepare_certificates(record, self.workdir / "certs", key_position)
+            for name, path in paths.items():
                 self._cert_paths[(str(app["app_id"]).lower(), name)] = path
             apps.append(record)
         self.directory = Directory(
@@ -140,8 +145,12 @@ class Simulator:
             server.start()
 
     def stop(self) -> None:
-        for server in self._servers.values():
-            server.stop()
+        # In parallel: each shutdown waits for its serve loop's next poll.
+        stoppers = [threading.Thread(target=s.stop) for s in self._servers.values()]
+        for thread in stoppers:
+            thread.start()
+        for thread in stoppers:
+            thread.join()
         self._servers.clear()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -370,6 +379,11 @@ def start_simulator(
     *,
     faults: dict[str, Any] | None = None,
     switches: dict[str, Any] | None = None,
+    copy: bool = True,
 ) -> Simulator:
-    """Start every service for `scenario` (name, path or dict); expectations are stripped."""
-    return Simulator(load_scenario(scenario), faults=faults, switches=switches)
+    """Start every service for `scenario` (name, path or dict); expectations are stripped.
+
+    `copy=False` hands a dict over without copying it (large generated scenarios): the
+    simulator then owns it and the caller must not reuse it.
+    """
+    return Simulator(load_scenario(scenario, copy=copy), faults=faults, switches=switches)

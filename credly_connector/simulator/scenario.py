@@ -7,7 +7,6 @@ of each planted problem for the tests; the product must never see it, so the run
 
 from __future__ import annotations
 
-import copy
 import json
 from importlib import resources
 from pathlib import Path
@@ -28,10 +27,13 @@ def available() -> list[str]:
     )
 
 
-def load_scenario(source: str | Path | dict[str, Any]) -> dict[str, Any]:
-    """A deep copy of the scenario, from a dict, a shipped name, or a JSON file path."""
+def load_scenario(source: str | Path | dict[str, Any], *, copy: bool = True) -> dict[str, Any]:
+    """The scenario from a dict (copied unless `copy=False`), a shipped name, or a JSON path."""
+    scenario: dict[str, Any]
     if isinstance(source, dict):
-        scenario = copy.deepcopy(source)
+        # A JSON round trip copies a 200,000-badge scenario several times faster than deepcopy,
+        # and proves the scenario is plain data.
+        scenario = json.loads(json.dumps(source)) if copy else source
     else:
         text = _read(source)
         try:
@@ -88,6 +90,7 @@ def validate(scenario: Any) -> None:
 
 def strip_expectations(scenario: dict[str, Any]) -> dict[str, Any]:
     """A copy without the recorded answers, which only tests may read."""
-    stripped = copy.deepcopy(scenario)
-    stripped.pop("expectations", None)
+    stripped: dict[str, Any] = json.loads(
+        json.dumps({k: v for k, v in scenario.items() if k != "expectations"})
+    )
     return stripped
