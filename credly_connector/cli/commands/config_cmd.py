@@ -83,7 +83,7 @@ def init_command(
     """
 
     def body() -> Outcome:
-        name = instance or "main"
+        name = "main" if instance is None else instance
         if not INSTANCE_NAME_RE.match(name):
             raise UsageError(
                 f"{name!r} cannot be an instance name.",
