@@ -237,6 +237,11 @@ class TokenBucket:
         return False
 
 
+def _member(value: Any, allowed: frozenset[str]) -> bool:
+    """Enum membership that cannot trip over unhashable JSON (a list where a string belongs)."""
+    return isinstance(value, str) and value in allowed
+
+
 def _not_found(what: str, code: str = "itemNotFound") -> GraphError:
     return GraphError(404, code, f"{what} was not found.")
 
@@ -265,10 +270,10 @@ def _schema_shape_problem(body: dict[str, Any]) -> str | None:
     for prop in properties:
         if not isinstance(prop, dict) or not isinstance(prop.get("name"), str):
             return "Every schema property needs a name."
-        if prop.get("type") not in PROPERTY_TYPES:
+        if not _member(prop.get("type"), PROPERTY_TYPES):
             return f"Property '{prop.get('name')}' has an unknown type {prop.get('type')!r}."
         labels = prop.get("labels", [])
-        if not isinstance(labels, list) or any(label not in LABELS for label in labels):
+        if not isinstance(labels, list) or any(not _member(label, LABELS) for label in labels):
             return f"Property '{prop['name']}' has an unknown label in {labels!r}."
     return None
 
@@ -463,7 +468,7 @@ class ExternalApi:
         if not isinstance(name, str) or not name.strip() or len(name) > 128:
             raise bad_request("The connection name is required (at most 128 characters).")
         category = body.get("contentCategory", "uncategorized")
-        if category not in CONTENT_CATEGORIES:
+        if not _member(category, CONTENT_CATEGORIES):
             raise bad_request(f"Unknown contentCategory {category!r}.")
         description = body.get("description")
         if description is not None and not isinstance(description, str):
@@ -644,9 +649,9 @@ class ExternalApi:
         for entry in acl:
             if not isinstance(entry, dict):
                 raise bad_request("Every acl entry must be an object.", "InvalidRequest")
-            if entry.get("type") not in ACL_TYPES:
+            if not _member(entry.get("type"), ACL_TYPES):
                 raise bad_request(f"Unknown acl type {entry.get('type')!r}.", "InvalidRequest")
-            if entry.get("accessType") not in ACCESS_TYPES:
+            if not _member(entry.get("accessType"), ACCESS_TYPES):
                 raise bad_request(
                     f"Unknown acl accessType {entry.get('accessType')!r}.", "InvalidRequest"
                 )

@@ -38,6 +38,7 @@ STARTSWITH_PROPERTIES = frozenset(
 )
 ENDSWITH_PROPERTIES = frozenset({"mail", "userPrincipalName"})
 COLLECTION_PROPERTIES = frozenset({"proxyAddresses", "otherMails"})
+MAX_NESTING = 50
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)(?![\w$])"
@@ -103,6 +104,7 @@ class _Parser:
         self.advanced = False
         self.properties: set[str] = set()
         self.user_properties = user_properties
+        self.depth = 0
 
     # -- token helpers -------------------------------------------------------------------
     def _peek(self) -> _Token | None:
@@ -184,6 +186,15 @@ class _Parser:
         return lambda user: all(part(user) for part in parts)
 
     def _unary(self) -> Predicate:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise GraphError(400, "Request_BadRequest", "The filter is nested too deeply.")
+        try:
+            return self._unary_inner()
+        finally:
+            self.depth -= 1
+
+    def _unary_inner(self) -> Predicate:
         if self._keyword("not"):
             self.advanced = True
             inner = self._unary()
@@ -303,5 +314,7 @@ class _Parser:
         raise unsupported(f"Unsupported lambda operator '{operator}'.")
 
 
-def parse_user_filter(text: str, user_properties: frozenset[str]) -> ParsedFilter:
+def parse_user_filter(text: Any, user_properties: frozenset[str]) -> ParsedFilter:
+    if not isinstance(text, str):
+        raise GraphError(400, "Request_BadRequest", "Invalid filter clause.")
     return _Parser(text, user_properties).parse()

@@ -101,6 +101,26 @@ def _decode(token: str) -> dict[str, Any]:
     return document
 
 
+def _well_formed(state: dict[str, Any]) -> bool:
+    """A decoded delta token has the fields this module writes, with their types."""
+    select = state.get("select")
+    checks = (
+        isinstance(state.get("issued", 0), int | float),
+        isinstance(state.get("epoch"), int),
+        isinstance(state.get("seq"), int) or state.get("mode") in ("full", "latest"),
+        isinstance(state.get("to"), int) or "mode" not in state,
+        isinstance(state.get("after", ""), str),
+        state.get("mode", "changes") in ("full", "changes", "latest"),
+        state.get("filter") is None or isinstance(state.get("filter"), str),
+        select is None
+        or (
+            isinstance(select, list)
+            and all(isinstance(n, str) and n in USER_PROPERTIES for n in select)
+        ),
+    )
+    return all(checks)
+
+
 def parse_select(request: SimRequest) -> tuple[str, ...] | None:
     raw = request.first("$select")
     if raw is None:
@@ -349,6 +369,8 @@ class UsersApi:
 
     def _valid_state(self, request: SimRequest, token: str) -> dict[str, Any]:
         state = _decode(token)
+        if not _well_formed(state):
+            raise GraphError(400, "Request_BadRequest", "Badly formed token.")
         fresh = state.get("epoch") == self._epoch and (
             self.clock() - float(state.get("issued", 0)) <= self.max_age
         )
