@@ -295,7 +295,19 @@ def person_addresses(ident: Identity) -> list[str]:
 
 
 def badges(ctx: DiagnosticContext) -> list[BadgeFinding]:
-    return ctx.memo("user:badges", lambda: _collect_badges(ctx, identity(ctx)))
+    return ctx.memo("user:badges", lambda: _collect_badges(ctx, _identity_with_prefetch(ctx)))
+
+
+def _identity_with_prefetch(ctx: DiagnosticContext) -> Identity:
+    # The typed address's badges do not depend on the directory: ask Credly for them while
+    # Graph answers the identity lookup (memoised, so the later lookup costs nothing).
+    email = target_email(ctx)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(ctx.badges_by_email, email)
+        try:
+            return identity(ctx)
+        finally:
+            pending.exception()  # wait; a failure is memoised and re-raised by the real lookup
 
 
 def _collect_badges(ctx: DiagnosticContext, ident: Identity) -> list[BadgeFinding]:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption, StrictOption
 from credly_connector.cli.output import Outcome, run_command
-from credly_connector.diagnostics import registry
-from credly_connector.diagnostics.context import DiagnosticContext
-from credly_connector.diagnostics.explain import Diagnosis, diagnose, explain_user, row_title
 from credly_connector.diagnostics.model import CheckResult, CheckStatus
 from credly_connector.errors import ConfigError
 from credly_connector.exit_codes import ExitCode, combine
+
+if TYPE_CHECKING:
+    from credly_connector.diagnostics.context import DiagnosticContext
+    from credly_connector.diagnostics.explain import Diagnosis
+
+# The diagnostics core is imported when a command runs, not when credlyctl starts: every
+# command module is loaded at start-up, and `diagnose` is timed interpreter start included.
 
 ORDER = 40
 
@@ -36,6 +40,7 @@ VerboseOption = Annotated[
 def build_context(config: Path | None, instance: str | None) -> DiagnosticContext:
     """Settings for the checks; a configuration error is kept for the checks to report."""
     from credly_connector.config.load import load_instance
+    from credly_connector.diagnostics.context import DiagnosticContext
 
     try:
         settings = load_instance(config, instance)
@@ -100,7 +105,14 @@ def _outcome(ctx: DiagnosticContext, diagnosis: Diagnosis, verbose: bool) -> Out
     data = diagnosis.to_dict()
     data["instance"] = ctx.settings.name if ctx.settings else ctx.instance
     if ctx.config_error is not None:
+        data["verdict"] = "not-run"
         data["error"] = ctx.config_error.to_dict()
+    elif code is ExitCode.REMOTE:
+        data["error"] = {
+            "id": "remote-failure",
+            "message": "A service did not answer, so some checks could not conclude.",
+            "hint": "Run the command again later; the results show which checks were affected.",
+        }
     return Outcome(
         code, data, lambda console: render_diagnosis(console, diagnosis, verbose=verbose)
     )
@@ -124,6 +136,8 @@ def explain_user_command(
     """
 
     def body() -> Outcome:
+        from credly_connector.diagnostics.explain import explain_user
+
         ctx = build_context(config, instance)
         if ctx.config_error is not None:
             raise ctx.config_error
@@ -133,6 +147,9 @@ def explain_user_command(
 
 
 def _list_checks(json_output: bool) -> None:
+    from credly_connector.diagnostics import registry
+    from credly_connector.diagnostics.explain import row_title
+
     checks = registry.all_checks()
 
     def render(console: Console) -> None:
@@ -190,6 +207,8 @@ def diagnose_command(
         return
 
     def body() -> Outcome:
+        from credly_connector.diagnostics.explain import diagnose
+
         ctx = build_context(config, instance)
         return _outcome(ctx, diagnose(ctx, email, only=only, strict=strict), verbose)
 

@@ -8,6 +8,7 @@ whether a crawl has written them since they changed, and the expected-behaviour 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -198,7 +199,11 @@ def check_account(ctx: DiagnosticContext) -> list[CheckResult]:
         )
     else:
         # Without a license there is no mailbox either; that cause is the license.
-        mailbox, how = _has_mailbox(ctx, user.id)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # The sync check reads the item next; fetch it while Graph answers this one.
+            prefetch = pool.submit(user_item, ctx, user.id)
+            mailbox, how = _has_mailbox(ctx, user.id)
+            prefetch.exception()
         if primary_smtp(user) is None:
             mailbox, how = False, "no mail or primary SMTP address"
         evidence["has_mailbox"] = mailbox
@@ -532,6 +537,15 @@ def _read_crawl_facts(ctx: DiagnosticContext, user_id: str) -> CrawlFacts:
         state.close()
 
 
+def user_item(ctx: DiagnosticContext, user_id: str) -> dict[str, Any] | None:
+    """The person's external item in credlyctl's connection (one GET, memoised)."""
+    connection_id = ctx.require_settings().graph.connection_id
+    return ctx.memo(  # type: ignore[no-any-return]
+        f"graph:item:{user_id}",
+        lambda: ctx.graph().get_item(connection_id, item_id(user_id)),
+    )
+
+
 def _item_entries(item: dict[str, Any] | None) -> list[dict[str, Any]]:
     if not isinstance(item, dict):
         return []
@@ -589,7 +603,6 @@ def check_synced(ctx: DiagnosticContext) -> list[CheckResult]:
                 "for in the connection."
             )
         ]
-    settings = ctx.require_settings()
     facts = crawl_facts(ctx, user.id)
     email = ident.email
     evidence: dict[str, Any] = {
@@ -614,10 +627,7 @@ def check_synced(ctx: DiagnosticContext) -> list[CheckResult]:
         ]
     since = facts.last_completed_start
     newer = [f for f in expected if f.changed_at is not None and f.changed_at > since]
-    item = ctx.memo(
-        f"graph:item:{user.id}",
-        lambda: ctx.graph().get_item(settings.graph.connection_id, item_id(user.id)),
-    )
+    item = user_item(ctx, user.id)
     entries = _item_entries(item)
     missing = [f for f in expected if not _in_item(f, entries) and f not in newer]
     evidence["item_found"] = item is not None
@@ -638,16 +648,20 @@ def check_synced(ctx: DiagnosticContext) -> list[CheckResult]:
             )
         )
     if missing:
-        detail = f" (last write error: {facts.item_last_error})" if facts.item_last_error else ""
-        where = "has no item" if item is None else "has an item without"
+        if facts.item_last_error:
+            why = f"writing the item failed ({facts.item_last_error})"
+        else:
+            why = "the person's account or badge changed since, or the crawl skipped them"
+        where = "has no item for" if item is None else "has an item without"
         results.append(
             fail(
-                f"The connection {where} {_names(missing)} although the crawl of "
-                f"{_when(since)} should have written it{detail}.",
-                f"Check `credlyctl status` for item errors, then {_sync_now(email)}.",
+                f"The connection {where} {_names(missing)} after the crawl of {_when(since)}: "
+                f"{why}; the next crawl is due {due}.",
+                f"Wait for the next crawl, or {_sync_now(email)}; `credlyctl status` lists "
+                "item errors.",
                 evidence=evidence,
                 table_row=ROW_NOT_SYNCED,
-                cause="item_missing_badge",
+                cause="not_synced_yet",
             )
         )
     if results:
