@@ -16,7 +16,7 @@ from credly_connector.cli.app import app
 from credly_connector.config.findings import CATALOGUE
 from credly_connector.orgid import check_org_id
 from tests.cli.schema_check import validate_output
-from tests.config.cfg import ORG, ORG2, SECRET_ENV, config, instance, write
+from tests.config.cfg import INLINE_SECRET, ORG, ORG2, SECRET_ENV, config, instance, write
 
 Data = dict[str, Any]
 
@@ -128,9 +128,9 @@ CASES = [
     Case("CFG016", "error", f"{P}.entra.cloud", _with(_entra(cloud="china")),
          text="external connections are not available"),
     Case("CFG017", "warning", f"{P}.credly.client_secret",
-         _with(_credly(client_secret="inline-S3cret-Wm4-value")), text="inline"),
+         _with(_credly(client_secret=INLINE_SECRET)), text="inline"),
     Case("CFG018", "warning", f"{P}.credly.client_secret",
-         _with(_credly(client_secret="inline-S3cret-Wm4-value")), mode=0o644, text="chmod 600"),
+         _with(_credly(client_secret=INLINE_SECRET)), mode=0o644, text="chmod 600"),
     Case("CFG019", "warning", f"{P}.network.allow_custom_hosts",
          _with(lambda d: (_credly(base_url="https://127.0.0.1:8443")(d),
                           _section("network", allow_custom_hosts=True)(d))),

@@ -13,11 +13,11 @@ ORG = "ba92621f-f22c-41e5-9157-c2dc274e3cf0"
 ORG2 = "0f381ae3-f9d3-4545-9e21-dcda99431713"
 TENANT = "11111111-2222-4333-8444-555555555555"
 APP = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
-# Distinctive values, so a leak check cannot be fooled by an ordinary word.
-CREDLY_SECRET = "credly-S3cret-Qx7-value"
-ENTRA_SECRET = "entra-S3cret-Zk9-value"
-INLINE_SECRET = "inline-S3cret-Wm4-value"
-FILE_SECRET = "file-S3cret-Pv2-value"
+# Random-looking values with no ordinary word inside, so a leak check can look for any part.
+CREDLY_SECRET = "Qx7kP2mZ9wR4tY8vLb3N"
+ENTRA_SECRET = "Zk9hT5cV1nM6qW2eJx8D"
+INLINE_SECRET = "Wm4gF8sA3dH7jK1lYr5C"
+FILE_SECRET = "Pv2bN6xC9zQ4wE7rTu1G"
 SECRET_ENV = {"T_CREDLY_SECRET": CREDLY_SECRET, "T_ENTRA_SECRET": ENTRA_SECRET}
 ALL_SECRETS = (CREDLY_SECRET, ENTRA_SECRET, INLINE_SECRET, FILE_SECRET)
 
