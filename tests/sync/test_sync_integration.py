@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,9 +86,11 @@ def test_setup_refuses_a_connection_with_another_schema(
     settings = settings_of(configure(fresh_sim, tmp_path))
     clients = build_clients(settings)
     clients.graph.create_connection(CONNECTION, "Someone else", "other", "people")
-    clients.graph.register_schema(
+    operation = clients.graph.register_schema(
         CONNECTION, [{"name": "account", "type": "string", "labels": ["personAccount"]}]
     )
+    while clients.graph.get_operation(operation).get("status") != "completed":
+        time.sleep(0.1)  # the simulator applies schemas after a short delay, like Graph
     clients.close()
     with pytest.raises(UsageError, match="different schema") as refused:
         do_setup(settings)

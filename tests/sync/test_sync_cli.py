@@ -1,0 +1,187 @@
+"""The commands as an admin runs them: JSON schemas, exit codes, the lock, SIGKILL recovery."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from credly_connector.errors import UsageError
+from credly_connector.simulator.runner import Simulator, start_simulator
+from credly_connector.sync.state import open_readonly, state_path
+from tests.cli.schema_check import validate_output
+from tests.sync.simhelpers import (
+    bigger_scenario,
+    cli,
+    cli_popen,
+    configure,
+    do_sync,
+    graph_view,
+    oracle,
+    org_id,
+    settings_of,
+)
+
+pytestmark = pytest.mark.integration
+
+EXTRA_USERS = 45  # with the demo's 4: 49 items, three batches of at most 20
+
+
+@pytest.fixture
+def big_sim() -> Iterator[Simulator]:
+    with start_simulator(bigger_scenario(EXTRA_USERS)) as simulator:
+        yield simulator
+
+
+def batches(sim: Simulator) -> int:
+    return sum(1 for e in sim.request_log() if e.service == "graph" and e.path.endswith("/$batch"))
+
+
+def wait_for(condition: Callable[[], bool], process: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the condition never came true"
+        time.sleep(0.002)
+
+
+def test_setup_sync_status_teardown_json_follow_their_schemas(
+    fresh_sim: Simulator, tmp_path: Path
+) -> None:
+    config = configure(fresh_sim, tmp_path)
+    setup = cli(config, "setup", "--json")
+    assert setup.returncode == 0, setup.stderr
+    assert validate_output(setup.stdout)["instances"][0]["changed"] is True
+
+    dry = cli(config, "sync", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    plan = validate_output(dry.stdout)["instances"][0]["plan"]
+    assert {op["action"] for op in plan} == {"create"}
+
+    synced = cli(config, "sync", "--json", "--log-file", str(tmp_path / "sync.log"))
+    assert synced.returncode == 0, synced.stderr
+    report = validate_output(synced.stdout)["instances"][0]
+    assert report["kind"] == "full" and report["counts"]["written"] == 4
+    assert report["requests"]["graph"]["graph.batch"] == 1
+    events = [
+        json.loads(line)["event"] for line in (tmp_path / "sync.log").read_text().splitlines()
+    ]
+    assert events[0] == "crawl_start" and events[-1] == "crawl_end" and "batch" in events
+
+    status = cli(config, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    document = validate_output(status.stdout)["instances"][0]
+    assert document["connection"]["state"] == "ready" and document["items"] == 4
+    assert document["last_full_crawl"]["counts"]["written"] == 4
+    assert document["last_incremental_crawl"] is None
+    assert document["next_crawl"]["kind_due_now"] is None
+    human = cli(config, "status")
+    assert "credlybadges: ready" in human.stdout and "last full crawl" in human.stdout
+
+    idle = cli(config, "sync", "--if-due", "--json")
+    assert validate_output(idle.stdout)["instances"][0]["skipped_reason"] == "no crawl is due"
+
+    refused = cli(config, "teardown", "--json")
+    assert refused.returncode == 2 and validate_output(refused.stdout)["error"]["id"]
+    gone = cli(config, "teardown", "--yes", "--json")
+    assert gone.returncode == 0, gone.stderr
+    steps = validate_output(gone.stdout)["instances"][0]["steps"]
+    assert [s["status"] for s in steps] == ["deleted", "deleted", "deleted"]
+    after = cli(config, "status", "--json")
+    assert after.returncode == 1
+    assert validate_output(after.stdout)["instances"][0]["connection"]["state"] == "missing"
+
+
+def test_sync_before_setup_explains_the_connection_state(
+    fresh_sim: Simulator, tmp_path: Path
+) -> None:
+    config = configure(fresh_sim, tmp_path)
+    result = cli(config, "sync")
+    assert result.returncode == 2
+    assert "Error: The Graph connection 'credlybadges' does not exist." in result.stderr
+    assert "Hint: Run `credlyctl setup` first" in result.stderr
+    assert "Traceback" not in result.stderr
+    as_json = validate_output(cli(config, "sync", "--json").stdout)
+    assert as_json["error"]["id"] == "connection_missing"
+
+
+def test_a_second_sync_of_the_same_instance_refuses_while_the_first_completes(
+    big_sim: Simulator, tmp_path: Path
+) -> None:
+    # About three seconds between batches: time for the second attempts to run.
+    config = configure(big_sim, tmp_path, max_write_rate=6, write_concurrency=1)
+    assert cli(config, "setup").returncode == 0
+    first = cli_popen(config, "sync", "--json")
+    wait_for(lambda: batches(big_sim) >= 1, first)
+    with pytest.raises(UsageError, match="Another sync of instance 'demo' is running"):
+        do_sync(settings_of(config))
+    second = cli(config, "sync")
+    assert second.returncode == 2 and "Error: Another sync" in second.stderr
+    assert "Hint:" in second.stderr
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert graph_view(big_sim) == oracle(big_sim)
+
+
+def _change_world(sim: Simulator) -> None:
+    badges = {b["recipient_email"]: b["id"] for b in sim.badges(org_id(sim))}
+    for n in range(10):
+        sim.update_badge(badges[f"extra{n:03d}@contoso.com"], state="revoked")
+    sim.update_user("christie.cline@contoso.com", accountEnabled=False)
+    sim.update_badge(badges["extra020@contoso.com"], badge_template={"name": "Renamed"})
+
+
+KILL_POINTS: dict[str, Callable[[Simulator], bool]] = {
+    "while_reading": lambda sim: any(
+        e.service == "credly-api" and e.path.endswith("/badges") for e in sim.request_log()
+    ),
+    "after_first_item_batch": lambda sim: batches(sim) >= 1,
+    "after_last_item_batch_around_the_state_commit": lambda sim: batches(sim) >= 3,
+}
+
+
+@pytest.mark.parametrize("point", sorted(KILL_POINTS))
+def test_sigkill_at_any_point_then_the_next_run_ends_with_exactly_the_oracle(
+    big_sim: Simulator, tmp_path: Path, point: str
+) -> None:
+    config = configure(big_sim, tmp_path, max_write_rate=20, write_concurrency=1)
+    assert cli(config, "setup").returncode == 0
+    assert cli(config, "sync").returncode == 0
+    _change_world(big_sim)
+    big_sim.set_faults(latency_seconds=0.05)
+    big_sim.clear_request_log()
+    victim = cli_popen(config, "sync", "--full")
+    wait_for(lambda: KILL_POINTS[point](big_sim), victim)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.communicate()
+    assert victim.returncode == -signal.SIGKILL
+    big_sim.set_faults(latency_seconds=0)
+    # The world moves on between the runs as well.
+    big_sim.update_user("extra030@contoso.com", assignedLicenses=[])
+
+    rerun = cli(config, "sync", "--json")
+    assert rerun.returncode == 0, rerun.stderr
+    assert graph_view(big_sim) == oracle(big_sim)
+    report = validate_output(rerun.stdout)["instances"][0]
+    state = open_readonly(state_path(tmp_path / "state", "demo"))
+    assert state is not None
+    outcomes = [c.outcome for c in state.crawl_history(3)]
+    assert outcomes[1] == "interrupted" and outcomes[0] == "succeeded"
+    # Every item the state remembers exists, with a confirmed hash.
+    items = state.items()
+    assert set(items) == set(graph_view(big_sim))
+    assert all(r.hash for r in items.values())
+    state.close()
+    if point != "while_reading":
+        # Items confirmed before the kill are not written again.
+        assert report["counts"]["written"] < len(graph_view(big_sim))
+    # And a further run has nothing left to do.
+    again = validate_output(cli(config, "sync", "--incremental", "--json").stdout)
+    counts = again["instances"][0]["counts"]
+    assert counts["written"] == 0 and counts["deleted"] == 0
