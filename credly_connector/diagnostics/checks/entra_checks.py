@@ -183,9 +183,9 @@ def entra_secret_expiry(ctx: DiagnosticContext) -> CheckResult:
             {"source": "entra.client_secret_expires"},
         )
     return ok(
-        "credlyctl cannot know when the Entra client secret expires: the app may not read its "
-        f"own registration ({PERM_APPLICATIONS} not granted) and entra.client_secret_expires is "
-        "not set.",
+        "credlyctl cannot know when the Entra client secret expires: it could not read the app "
+        f"registration (that needs a working token and {PERM_APPLICATIONS}) and "
+        "entra.client_secret_expires is not set.",
         evidence={"source": None},
     )
 
