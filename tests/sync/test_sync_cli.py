@@ -21,6 +21,7 @@ from tests.sync.simhelpers import (
     cli,
     cli_popen,
     configure,
+    do_setup,
     do_sync,
     graph_view,
     oracle,
@@ -151,8 +152,9 @@ def test_sigkill_at_any_point_then_the_next_run_ends_with_exactly_the_oracle(
     big_sim: Simulator, tmp_path: Path, point: str
 ) -> None:
     config = configure(big_sim, tmp_path, max_write_rate=20, write_concurrency=1)
-    assert cli(config, "setup").returncode == 0
-    assert cli(config, "sync").returncode == 0
+    settings = settings_of(config)
+    do_setup(settings)
+    assert do_sync(settings).exit_code == 0
     _change_world(big_sim)
     big_sim.set_faults(latency_seconds=0.05)
     big_sim.clear_request_log()
