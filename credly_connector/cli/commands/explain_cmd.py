@@ -53,7 +53,10 @@ def render_result(console: Console, result: CheckResult, *, verbose: bool) -> No
     label = " (note)" if result.status is CheckStatus.NOTE else ""
     if result.status is CheckStatus.ERROR:
         label = " (could not check)"
-    console.print(f"{MARKS[result.status]} {result.title}{label}  [{result.check_id}]")
+    ref = result.check_id
+    if result.cause and result.status in (CheckStatus.WARN, CheckStatus.FAIL):
+        ref += f": {result.cause}"
+    console.print(f"{MARKS[result.status]} {result.title}{label}  [{ref}]")
     console.print(f"    {result.explanation}")
     if result.fix and result.status not in (CheckStatus.OK, CheckStatus.SKIPPED):
         console.print(f"    Fix: {result.fix}")
