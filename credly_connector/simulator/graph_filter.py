@@ -39,6 +39,9 @@ STARTSWITH_PROPERTIES = frozenset(
 ENDSWITH_PROPERTIES = frozenset({"mail", "userPrincipalName"})
 COLLECTION_PROPERTIES = frozenset({"proxyAddresses", "otherMails"})
 MAX_NESTING = 50
+# Properties whose `eq`/`in`/`any(x:x eq ...)` terms can be answered from an index.
+INDEXED_PROPERTIES = frozenset({"id", "userPrincipalName", "mail", "proxyAddresses"})
+Keys = frozenset[tuple[str, str]]
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)(?![\w$])"
@@ -95,6 +98,9 @@ class ParsedFilter:
     predicate: Predicate
     advanced: bool
     properties: set[str] = field(default_factory=set)
+    # When set, every matching user has one of these (property, casefolded value) pairs, so
+    # a caller may look candidates up in an index instead of scanning the directory.
+    keys: Keys | None = None
 
 
 class _Parser:
@@ -105,6 +111,15 @@ class _Parser:
         self.properties: set[str] = set()
         self.user_properties = user_properties
         self.depth = 0
+        self._keys: dict[int, Keys] = {}
+        self._pinned: list[Predicate] = []  # keeps every keyed predicate alive, so ids stay unique
+        self._lambda_eq: str | None = None
+
+    def _keyed(self, predicate: Predicate, prop: str, values: list[Any]) -> Predicate:
+        if prop in INDEXED_PROPERTIES and all(isinstance(v, str) for v in values):
+            self._keys[id(predicate)] = frozenset((prop, str(v).casefold()) for v in values)
+            self._pinned.append(predicate)
+        return predicate
 
     # -- token helpers -------------------------------------------------------------------
     def _peek(self) -> _Token | None:
@@ -161,13 +176,14 @@ class _Parser:
         if not self.tokens:
             raise GraphError(400, "Request_BadRequest", "Invalid filter clause: empty filter.")
         predicate = self._or()
+        keys = self._keys.get(id(predicate))
         if self._peek() is not None:
             raise GraphError(
                 400,
                 "Request_BadRequest",
                 f"Invalid filter clause: unexpected '{self.tokens[self.position].text}'.",
             )
-        return ParsedFilter(predicate, self.advanced, self.properties)
+        return ParsedFilter(predicate, self.advanced, self.properties, keys)
 
     def _or(self) -> Predicate:
         parts = [self._and()]
@@ -175,7 +191,15 @@ class _Parser:
             parts.append(self._and())
         if len(parts) == 1:
             return parts[0]
-        return lambda user: any(part(user) for part in parts)
+
+        def either(user: dict[str, Any]) -> bool:
+            return any(part(user) for part in parts)
+
+        part_keys = [self._keys.get(id(part)) for part in parts]
+        if all(keys is not None for keys in part_keys):
+            self._keys[id(either)] = frozenset().union(*(k for k in part_keys if k))
+            self._pinned.append(either)
+        return either
 
     def _and(self) -> Predicate:
         parts = [self._unary()]
@@ -183,7 +207,15 @@ class _Parser:
             parts.append(self._unary())
         if len(parts) == 1:
             return parts[0]
-        return lambda user: all(part(user) for part in parts)
+
+        def both(user: dict[str, Any]) -> bool:
+            return all(part(user) for part in parts)
+
+        keyed = [self._keys[id(part)] for part in parts if id(part) in self._keys]
+        if keyed:
+            self._keys[id(both)] = min(keyed, key=len)
+            self._pinned.append(both)
+        return both
 
     def _unary(self) -> Predicate:
         self.depth += 1
@@ -233,12 +265,16 @@ class _Parser:
         if self._keyword("in"):
             prop = self._property(token.text, EQ_PROPERTIES)
             values = self._list()
-            return lambda user: any(_text_eq(user.get(prop), value) for value in values)
+            return self._keyed(
+                lambda user: any(_text_eq(user.get(prop), value) for value in values),
+                prop,
+                values,
+            )
         operator = self._expect("name").text.lower()
         value = self._literal()
         if operator == "eq":
             prop = self._property(token.text, EQ_PROPERTIES)
-            return lambda user: _text_eq(user.get(prop), value)
+            return self._keyed(lambda user: _text_eq(user.get(prop), value), prop, [value])
         if operator == "ne":
             self.advanced = True
             prop = self._property(token.text, EQ_PROPERTIES)
@@ -283,9 +319,15 @@ class _Parser:
         self._expect("punct", "(")
         variable = self._expect("name").text
         self._expect("punct", ":")
+        self._lambda_eq = None
         inner = self._lambda_body(variable)
         self._expect("punct", ")")
-        return lambda user: any(inner(item) for item in user.get(prop) or [])
+        matched = self._lambda_eq
+
+        def has(user: dict[str, Any]) -> bool:
+            return any(inner(item) for item in user.get(prop) or [])
+
+        return self._keyed(has, prop, [matched]) if matched is not None else has
 
     def _lambda_body(self, variable: str) -> Callable[[Any], bool]:
         token = self._expect("name")
@@ -307,6 +349,8 @@ class _Parser:
         operator = self._expect("name").text.lower()
         value = self._literal()
         if operator == "eq":
+            if isinstance(value, str):
+                self._lambda_eq = value
             return lambda item: _text_eq(item, value)
         if operator == "ne":
             self.advanced = True

@@ -181,6 +181,33 @@ def _is_advanced(request: SimRequest) -> bool:
     return consistency == "eventual" and (request.first("$count") or "").lower() == "true"
 
 
+class _Snapshot:
+    """The directory at one change sequence: users by id, sorted ids, and a lazy lookup index."""
+
+    def __init__(self, seq: int, ids: list[str], by_id: dict[str, dict[str, Any]]) -> None:
+        self.seq = seq
+        self.ids = ids
+        self.by_id = by_id
+        self._index: dict[tuple[str, str], list[str]] | None = None
+        self._lock = threading.Lock()
+
+    def index(self) -> dict[tuple[str, str], list[str]]:
+        with self._lock:
+            if self._index is None:
+                index: dict[tuple[str, str], list[str]] = {}
+                for uid, user in self.by_id.items():
+                    index.setdefault(("id", uid.casefold()), []).append(uid)
+                    for prop in ("userPrincipalName", "mail"):
+                        if isinstance(user.get(prop), str):
+                            index.setdefault((prop, user[prop].casefold()), []).append(uid)
+                    for address in user.get("proxyAddresses") or []:
+                        if isinstance(address, str):
+                            key = ("proxyAddresses", address.casefold())
+                            index.setdefault(key, []).append(uid)
+                self._index = index
+            return self._index
+
+
 class UsersApi:
     def __init__(
         self, directory: DirectoryLike, clock: Callable[[], float], options: dict[str, Any]
@@ -194,7 +221,7 @@ class UsersApi:
         self.expired_code = str(options.get("delta_expired_code", "syncStateNotFound"))
         self._epoch = 0
         self._lock = threading.Lock()
-        self._sorted: tuple[int, list[str], dict[str, dict[str, Any]]] | None = None
+        self._cached: _Snapshot | None = None
 
     def _seq(self) -> int:
         return int(self.directory.sequence)
@@ -204,17 +231,47 @@ class UsersApi:
             self._epoch += 1
 
     # -- snapshot ------------------------------------------------------------------------
-    def _snapshot(self) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    def _current(self) -> _Snapshot:
         seq = self._seq()
         with self._lock:
-            cached = self._sorted
-        if cached is not None and cached[0] == seq:
-            return cached[1], cached[2]
-        by_id = {str(user["id"]): user for user in self.directory.all_users()}
-        ids = sorted(by_id)
+            cached = self._cached
+        if cached is not None and cached.seq == seq:
+            return cached
+        snapshot = self._refreshed(cached) if cached is not None else None
+        if snapshot is None:
+            by_id = {str(user["id"]): user for user in self.directory.all_users()}
+            snapshot = _Snapshot(seq, sorted(by_id), by_id)
         with self._lock:
-            self._sorted = (seq, ids, by_id)
-        return ids, by_id
+            self._cached = snapshot
+        return snapshot
+
+    def _refreshed(self, old: _Snapshot) -> _Snapshot | None:
+        """Apply the few changes since `old` instead of copying a large directory again."""
+        changed, deleted, seq = self.directory.changes_since(old.seq)
+        if len(changed) + len(deleted) > max(100, len(old.by_id) // 10):
+            return None
+        by_id = dict(old.by_id)
+        for uid in deleted:
+            by_id.pop(str(uid), None)
+        for uid in changed:
+            user = self.directory.get(str(uid))
+            if user is None:
+                by_id.pop(str(uid), None)
+            else:
+                by_id[str(uid)] = user
+        same_members = len(by_id) == len(old.by_id) and all(uid in old.by_id for uid in by_id)
+        return _Snapshot(seq, old.ids if same_members else sorted(by_id), by_id)
+
+    @staticmethod
+    def _candidates(snapshot: _Snapshot, parsed: ParsedFilter | None) -> list[str]:
+        """Ids worth testing against the filter, in id order (an index lookup when possible)."""
+        if parsed is None or parsed.keys is None:
+            return snapshot.ids
+        index = snapshot.index()
+        found: set[str] = set()
+        for key in parsed.keys:
+            found.update(index.get(key, ()))
+        return sorted(found)
 
     # -- /users --------------------------------------------------------------------------
     def list_users(self, request: SimRequest) -> SimResponse:
@@ -231,7 +288,8 @@ class UsersApi:
         top = self._page_size(request)
         advanced = _is_advanced(request)
         parsed = self._filter(request, advanced)
-        ids, by_id = self._snapshot()
+        snapshot = self._current()
+        ids, by_id = self._candidates(snapshot, parsed), snapshot.by_id
         after = request.first("$skiptoken")
         start = bisect_right(ids, str(_decode(after).get("after", ""))) if after else 0
         matching: list[dict[str, Any]] = []
@@ -403,7 +461,8 @@ class UsersApi:
     def _full_page(
         self, state: dict[str, Any], select: tuple[str, ...] | None, parsed: ParsedFilter | None
     ) -> tuple[list[dict[str, Any]], bool]:
-        ids, by_id = self._snapshot()
+        snapshot = self._current()
+        ids, by_id = self._candidates(snapshot, parsed), snapshot.by_id
         start = bisect_right(ids, state["after"])
         page: list[dict[str, Any]] = []
         for index in range(start, len(ids)):

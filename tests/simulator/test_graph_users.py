@@ -7,6 +7,8 @@ from urllib.parse import quote
 import pytest
 
 from credly_connector.simulator.core import SimRequest
+from credly_connector.simulator.graph_filter import parse_user_filter
+from credly_connector.simulator.graph_users import USER_PROPERTIES
 from tests.simulator.graph_support import BASE, TENANT, GraphHarness, Reply, harness, user
 
 # -- authentication and permissions ---------------------------------------------------------
@@ -334,3 +336,53 @@ def test_garbage_delta_token_is_400() -> None:
 
 def test_tenant_constant_matches_directory() -> None:
     assert harness().directory.tenant_id == TENANT
+
+
+# -- index-backed lookups agree with a full scan ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "mail eq 'USER2@contoso.com'",
+        "proxyAddresses/any(x:x eq 'SMTP:alias3@contoso.com')",
+        "userPrincipalName in ('user1@contoso.com','nobody@x.com') or mail eq 'user4@contoso.com'",
+        "mail eq 'user1@contoso.com' and accountEnabled eq false",
+        "mail eq 'user1@contoso.com' or startswith(displayName,'User 5')",
+        "(id eq '00000000-0000-0000-0000-000000000002') and (mail eq 'user2@contoso.com')",
+    ],
+)
+def test_indexed_filters_match_a_full_scan(expression: str) -> None:
+    users = [user(n) for n in range(1, 7)]
+    users[0]["accountEnabled"] = False
+    h = harness(users)
+    parsed = parse_user_filter(expression, USER_PROPERTIES)
+    expected = sorted(u["id"][-2:] for u in users if parsed.predicate(u))
+    assert _ids(_filtered(h, expression)) == expected
+
+
+def test_lookups_follow_directory_changes() -> None:
+    h = harness()
+    assert _ids(_filtered(h, "mail eq 'user2@contoso.com'")) == ["02"]
+    h.directory.update("user2@contoso.com", mail="renamed@contoso.com")
+    assert _ids(_filtered(h, "mail eq 'user2@contoso.com'")) == []
+    assert _ids(_filtered(h, "mail eq 'renamed@contoso.com'")) == ["02"]
+    h.directory.delete(user(2)["id"])
+    assert _ids(_filtered(h, "mail eq 'renamed@contoso.com'")) == []
+    h.directory.add(user(9, mail="renamed@contoso.com"))
+    assert _ids(_filtered(h, "mail eq 'renamed@contoso.com'")) == ["09"]
+
+
+def test_which_filters_can_use_the_index() -> None:
+    def keys(expression: str) -> object:
+        return parse_user_filter(expression, USER_PROPERTIES).keys
+
+    assert keys("mail eq 'A@x.com'") == {("mail", "a@x.com")}
+    assert keys("proxyAddresses/any(x:x eq 'SMTP:a@x.com')") == {("proxyAddresses", "smtp:a@x.com")}
+    assert keys("mail eq 'a@x.com' or userPrincipalName in ('b@x.com')") == {
+        ("mail", "a@x.com"),
+        ("userPrincipalName", "b@x.com"),
+    }
+    assert keys("mail eq 'a@x.com' and accountEnabled eq true") == {("mail", "a@x.com")}
+    assert keys("mail eq 'a@x.com' or startswith(displayName,'a')") is None
+    assert keys("displayName eq 'A'") is None
