@@ -46,7 +46,7 @@ class InstanceClients:
         )
 
 
-def build_clients(settings: InstanceSettings, *, credly: bool = True) -> InstanceClients:
+def build_clients(settings: InstanceSettings) -> InstanceClients:
     microsoft_http = build_http_client(settings, "microsoft")
     credly_http = build_http_client(settings, "credly")
     tokens = EntraTokenProvider(settings.entra, microsoft_http)
