@@ -85,10 +85,16 @@ def load_builtin_checks() -> None:
 
 
 def all_checks(scope: Scope | None = None) -> list[Check]:
-    """Registered checks in a stable order: connection checks first, then registration order."""
+    """Registered checks in a stable order: connection checks first, then by module and
+    definition order."""
     load_builtin_checks()
+    position = {check_id: i for i, check_id in enumerate(_REGISTRY)}
     checks = [c for c in _REGISTRY.values() if scope is None or c.scope == scope]
-    return sorted(checks, key=lambda c: 0 if c.scope == "connection" else 1)
+    # Module name then definition order: stable whichever module happened to be imported first.
+    return sorted(
+        checks,
+        key=lambda c: (0 if c.scope == "connection" else 1, c.run.__module__, position[c.id]),
+    )
 
 
 def get(check_id: str) -> Check:

@@ -10,6 +10,7 @@ from rich.console import Console
 from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption
 from credly_connector.cli.output import Outcome, run_command, stderr_console
 from credly_connector.errors import CredlyctlError
+from credly_connector.exit_codes import ExitCode
 
 ORDER = 37
 
@@ -77,7 +78,14 @@ def check_endpoint_command(
                 if step.fix and step.status != "ok":
                     console.print(f"       Fix: {step.fix}")
 
-        return Outcome(report.exit_code, report.to_dict(), render)
+        data = report.to_dict()
+        if report.exit_code == ExitCode.REMOTE:
+            data["error"] = {
+                "id": "remote",
+                "message": "The host could not be reached, or answered with a server error.",
+                "hint": "Retry later; the steps marked transient say where it stopped.",
+            }
+        return Outcome(report.exit_code, data, render)
 
     run_command("check-endpoint", json_output, body)
 

@@ -10,8 +10,16 @@ from rich.console import Console
 from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption, StrictOption
 from credly_connector.cli.output import Outcome, run_command
 from credly_connector.diagnostics.model import CheckResult, CheckStatus
+from credly_connector.exit_codes import ExitCode
 
 ORDER = 36
+
+# The envelope's `error` when a service did not answer (exit 3); the checks say which.
+REMOTE_ERROR = {
+    "id": "remote",
+    "message": "A service or the network did not answer, so some checks could not conclude.",
+    "hint": "Retry later; the checks marked remote_failure say which service failed.",
+}
 
 MARKS = {
     CheckStatus.OK: "[ok]  ",
@@ -91,7 +99,10 @@ def test_credentials_command(
             )
             console.print(f"Instance {report.instance}: {summary}")
 
-        return Outcome(report.exit_code, report.to_dict(), render)
+        data = report.to_dict()
+        if report.exit_code == ExitCode.REMOTE:
+            data["error"] = REMOTE_ERROR
+        return Outcome(report.exit_code, data, render)
 
     run_command("test-credentials", json_output, body)
 

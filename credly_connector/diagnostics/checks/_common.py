@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from credly_connector.config.resolved import InstanceSettings
@@ -22,9 +23,24 @@ DEDICATED_FINDINGS = (
 
 def config_report(ctx: DiagnosticContext) -> Any:
     """validate-config's offline report for this context's file and instance (memoised)."""
-    from credly_connector.config.validate import validate_config
+    from credly_connector.config.validate import (
+        InstanceSummary,
+        ValidationReport,
+        validate_config,
+    )
 
-    return ctx.memo("config:report", lambda: validate_config(ctx.config_path, ctx.instance))
+    def build() -> Any:
+        settings = ctx.settings
+        path = ctx.config_path or (settings.config_path if settings else None)
+        if path is None and settings is not None:
+            # Settings built in memory (tests, embedding): they were valid to construct, and
+            # there is no file whose findings could be reported.
+            report = ValidationReport(Path("<in-memory settings>"), "settings")
+            report.instances.append(InstanceSummary(settings.name, settings.credly.org_id, True))
+            return report
+        return validate_config(path, ctx.instance)
+
+    return ctx.memo("config:report", build)
 
 
 def findings(ctx: DiagnosticContext, ids: frozenset[str]) -> list[Any]:

@@ -46,6 +46,7 @@ def config_valid(ctx: DiagnosticContext) -> CheckResult:
             f"The configuration has {len(errors)} problem(s){more}: {where}{first.message}",
             f"{first.hint} Run `credlyctl validate-config` for the full list.".strip(),
             evidence=evidence,
+            cause="config_invalid",
         )
     if warnings:
         return warn(
@@ -53,6 +54,7 @@ def config_valid(ctx: DiagnosticContext) -> CheckResult:
             + " ".join(w.message for w in warnings[:3]),
             " ".join(w.hint for w in warnings[:3] if w.hint),
             evidence=evidence,
+            cause="config_warnings",
         )
     return ok("The configuration loads without problems.", evidence=evidence)
 
@@ -83,6 +85,7 @@ def org_id_format(ctx: DiagnosticContext) -> CheckResult:
             finding.hint,
             evidence={"path": finding.path},
             table_row="invalid-org-id",
+            cause="org_id_invalid_format",
         )
     org_id = ctx.settings.credly.org_id if ctx.settings else None
     if org_id is None:
@@ -114,6 +117,7 @@ def multiple_orgs(ctx: DiagnosticContext) -> CheckResult:
             "instance per Organization ID.",
             evidence={"paths": [f.path for f in bad]},
             table_row="multiple-orgs",
+            cause="duplicate_org_id" if bad[0].id == "CFG006" else "multiple_org_ids",
         )
     instances = {i.name: i.org_id for i in report.instances}
     return ok(
@@ -143,5 +147,6 @@ def fixed_schema_config(ctx: DiagnosticContext) -> CheckResult:
             or "Remove the schema keys: the schema cannot be customized in this release.",
             evidence={"paths": [f.path for f in bad]},
             table_row="fixed-schema",
+            cause="schema_customization",
         )
     return ok("The configuration does not try to customize the fixed schema.")

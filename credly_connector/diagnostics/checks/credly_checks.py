@@ -42,6 +42,7 @@ def credly_endpoint(ctx: DiagnosticContext) -> CheckResult:
             f"{bad[0].hint} `credlyctl check-endpoint` shows the exact correction.".strip(),
             evidence={"path": bad[0].path, "finding": bad[0].id},
             table_row="wrong-endpoint-url",
+            cause="credly_wrong_endpoint",
         )
     settings = settings_or_skip(ctx)
     if not isinstance(settings, InstanceSettings):
@@ -61,7 +62,13 @@ def credly_endpoint(ctx: DiagnosticContext) -> CheckResult:
     if analysis.has_errors:
         first = next(f for f in analysis.findings if f.severity == "error")
         fix = f"Use {first.correction}." if first.correction else "Use https://www.credly.com."
-        return fail(first.message, fix, evidence=evidence, table_row="wrong-endpoint-url")
+        return fail(
+            first.message,
+            fix,
+            evidence=evidence,
+            table_row="wrong-endpoint-url",
+            cause="credly_wrong_endpoint",
+        )
     if analysis.custom_host:
         return ok(
             "The Credly URLs point at a custom host allowed by network.allow_custom_hosts "
@@ -77,6 +84,7 @@ def credly_endpoint(ctx: DiagnosticContext) -> CheckResult:
             f"{expected_api}.",
             evidence=evidence,
             table_row="wrong-endpoint-url",
+            cause="credly_wrong_endpoint",
         )
     return ok(f"Credly {credly.environment} URLs are the documented ones.", evidence=evidence)
 
@@ -111,7 +119,12 @@ def probe_other_environment(ctx: DiagnosticContext) -> dict[str, Any]:
     from credly_connector.credly.client import CredlyClient
     from credly_connector.net import build_http_client
 
-    http = build_http_client(other, "credly", allow_other_credly_environment=True)
+    http = build_http_client(
+        other,
+        "credly",
+        allow_other_credly_environment=True,
+        transport=ctx.extras.get("other_environment_transport"),  # tests only
+    )
     client = CredlyClient(other.credly, http)
     try:
         organization = client.get_organization()
@@ -184,12 +197,19 @@ def credly_credentials(ctx: DiagnosticContext) -> CheckResult:
                     "or use credentials created in the intended environment.",
                     evidence=evidence,
                     table_row="wrong-endpoint-url",
+                    cause="credly_other_environment",
                 )
         if exc.kind == "not_found":
             visible = _visible_orgs(ctx)
             if visible is not None:
                 evidence["visible_organizations"] = visible
-            return fail(exc.message, exc.hint, evidence=evidence, table_row="invalid-org-id")
+            return fail(
+                exc.message,
+                exc.hint,
+                evidence=evidence,
+                table_row="invalid-org-id",
+                cause="org_not_found",
+            )
         if exc.kind == "forbidden":
             visible = _visible_orgs(ctx)
             if visible is not None:
@@ -204,15 +224,34 @@ def credly_credentials(ctx: DiagnosticContext) -> CheckResult:
                         "created in that organization (its Developers menu in Credly).",
                         evidence=evidence,
                         table_row="invalid-org-id",
+                        cause="org_not_visible",
                     )
-        return fail(exc.message, exc.hint, evidence=evidence, table_row="bad-client-credentials")
+        cause = {
+            "invalid_client": "credly_credentials_invalid",
+            "token_rejected": "credly_credentials_invalid"
+            if credly.uses_oauth
+            else "credly_token_expired",
+        }.get(exc.kind, "credly_credentials_forbidden")
+        return fail(
+            exc.message,
+            exc.hint,
+            evidence=evidence,
+            table_row="bad-client-credentials",
+            cause=cause,
+        )
     except CredlyUnavailable as exc:
         evidence["error"] = exc.kind
         if exc.kind == "tls":
-            return fail(exc.message, exc.hint, evidence=evidence)
+            return fail(exc.message, exc.hint, evidence=evidence, cause="credly_tls")
         return error(exc.message, exc.hint, evidence=evidence, remote_failure=True)
     except CredlyctlError as exc:
-        return fail(exc.message, exc.hint, evidence=evidence, table_row="bad-client-credentials")
+        return fail(
+            exc.message,
+            exc.hint,
+            evidence=evidence,
+            table_row="bad-client-credentials",
+            cause="credly_credentials_missing",
+        )
     evidence["organization"] = organization.name
     evidence["vanity_url"] = organization.vanity_url
     try:
@@ -229,6 +268,7 @@ def credly_credentials(ctx: DiagnosticContext) -> CheckResult:
             "Applications), or use an authorization token with read access.",
             evidence=evidence,
             table_row="bad-client-credentials",
+            cause="credly_scope_missing",
         )
     except CredlyUnavailable as exc:
         evidence["error"] = exc.kind
@@ -259,6 +299,9 @@ def credly_secret_expiry(ctx: DiagnosticContext) -> CheckResult:
             finding.hint,
             evidence={"path": finding.path},
             table_row="bad-client-credentials",
+            cause="credly_token_expired"
+            if finding.severity == "error"
+            else "credly_token_expiring",
         )
     settings = settings_or_skip(ctx)
     if not isinstance(settings, InstanceSettings):
@@ -299,11 +342,13 @@ def _expiry_verdict(what: str, expires: date, today: date, evidence: dict[str, A
             "update credly.authorization_token and credly.authorization_token_created.",
             evidence=evidence,
             table_row="bad-client-credentials",
+            cause="credly_token_expired",
         )
     if left <= EXPIRY_WARNING_DAYS:
         return warn(
             f"{what} expires on {expires.isoformat()} ({left} days left).",
             "Create a new authorization token in Credly before then and update the configuration.",
             evidence=evidence,
+            cause="credly_token_expiring",
         )
     return ok(f"{what} is valid until {expires.isoformat()} ({left} days left).", evidence=evidence)

@@ -53,13 +53,14 @@ def entra_token(ctx: DiagnosticContext) -> CheckResult:
             error=exc.error,
             **exc.support_details(),
         )
-        return fail(exc.message, exc.fix or exc.hint, evidence=evidence)
+        cause = f"AADSTS{exc.codes[0]}" if exc.codes else "entra_token_refused"
+        return fail(exc.message, exc.fix or exc.hint, evidence=evidence, cause=cause)
     except CredlyctlError as exc:
         kind = getattr(exc, "kind", None)
         evidence["error"] = exc.error_id or type(exc).__name__
         if kind is not None and kind != "tls" and exc.exit_code == 3:
             return error(exc.message, exc.hint, evidence=evidence, remote_failure=True)
-        return fail(exc.message, exc.hint, evidence=evidence)
+        return fail(exc.message, exc.hint, evidence=evidence, cause="entra_token_refused")
     claims = _claims(ctx)
     if claims:
         evidence["token_tenant"] = claims.get("tid")
@@ -75,6 +76,7 @@ def entra_token(ctx: DiagnosticContext) -> CheckResult:
                 f"The token was issued by tenant {tid}, not the configured {entra.tenant_id}.",
                 "Check entra.tenant_id.",
                 evidence=evidence,
+                cause="entra_tenant_mismatch",
             )
     return ok(
         f"Entra ID issued an app-only token for app {entra.client_id} in tenant {entra.tenant_id}.",
@@ -120,10 +122,18 @@ def _verdict(
     left = (expires - today).days
     evidence = {**evidence, "expires": expires.isoformat(), "days_left": left}
     if left < 0:
-        return fail(f"{what} expired on {expires.isoformat()}.", fix, evidence=evidence)
+        return fail(
+            f"{what} expired on {expires.isoformat()}.",
+            fix,
+            evidence=evidence,
+            cause="entra_secret_expired",
+        )
     if left <= EXPIRY_WARNING_DAYS:
         return warn(
-            f"{what} expires on {expires.isoformat()} ({left} days left).", fix, evidence=evidence
+            f"{what} expires on {expires.isoformat()} ({left} days left).",
+            fix,
+            evidence=evidence,
+            cause="entra_secret_expiring",
         )
     return ok(f"{what} is valid until {expires.isoformat()} ({left} days left).", evidence=evidence)
 
@@ -146,8 +156,13 @@ _SECRET_FIX = (
 def entra_secret_expiry(ctx: DiagnosticContext) -> CheckResult:
     recorded = [f for f in findings(ctx, EXPIRY_FINDINGS) if ".entra." in f.path]
     if recorded and ctx.settings is None:
-        builder = fail if recorded[0].severity == "error" else warn
-        return builder(recorded[0].message, recorded[0].hint, evidence={"path": recorded[0].path})
+        expired = recorded[0].severity == "error"
+        return (fail if expired else warn)(
+            recorded[0].message,
+            recorded[0].hint,
+            evidence={"path": recorded[0].path},
+            cause="entra_secret_expired" if expired else "entra_secret_expiring",
+        )
     settings = settings_or_skip(ctx)
     if not isinstance(settings, InstanceSettings):
         return settings
@@ -233,6 +248,7 @@ def _secret_end_from_app(
             f"{len(credentials)} secrets).",
             _SECRET_FIX,
             evidence=result.evidence,
+            cause="entra_secret_expiring",
         )
     return ok(
         f"Each client secret of the Entra app that still works is valid until "

@@ -99,6 +99,9 @@ def graph_permissions(ctx: DiagnosticContext) -> list[CheckResult]:
     probes = _confirmations(ctx, settings)
     denied_type = _permission_error()
     results: list[CheckResult] = []
+    missing_cause = (
+        "graph_no_permissions" if roles is not None and not roles else ("graph_permission_missing")
+    )
     for permission, satisfying in NEEDED_PERMISSIONS.items():
         in_claim = None if roles is None else bool(roles & satisfying)
         evidence: dict[str, Any] = {
@@ -152,6 +155,7 @@ def graph_permissions(ctx: DiagnosticContext) -> list[CheckResult]:
                             "diagnose again."
                         ),
                         evidence=evidence,
+                        cause="graph_connection_not_owned" if owned else missing_cause,
                     )
                 )
             else:
@@ -160,6 +164,7 @@ def graph_permissions(ctx: DiagnosticContext) -> list[CheckResult]:
                         f"The app lacks the application permission {permission}.",
                         fix,
                         evidence=evidence,
+                        cause=missing_cause,
                     )
                 )
         elif outcome == "allowed":
@@ -193,6 +198,7 @@ def graph_permissions(ctx: DiagnosticContext) -> list[CheckResult]:
                     "token's roles).",
                     fix,
                     evidence=evidence,
+                    cause=missing_cause,
                 )
             )
     return results
@@ -252,6 +258,7 @@ def connection_state(ctx: DiagnosticContext) -> CheckResult:
             "Run `credlyctl setup` to create it, then `credlyctl sync`.",
             evidence={"connection_id": connection_id},
             table_row="initial-sync-incomplete",
+            cause="connection_missing",
         )
     category = connection.get("contentCategory")
     state = connection.get("state")
@@ -263,6 +270,7 @@ def connection_state(ctx: DiagnosticContext) -> CheckResult:
             "The category cannot be changed: `credlyctl teardown` then `credlyctl setup` "
             "recreates it as a people-data connection.",
             evidence=evidence,
+            cause="connection_not_people",
         )
     if state == "ready":
         return ok(
@@ -272,7 +280,7 @@ def connection_state(ctx: DiagnosticContext) -> CheckResult:
     if isinstance(state, str) and state in _STATE_ADVICE:
         explanation, fix = _STATE_ADVICE[state]
         row = "initial-sync-incomplete" if state == "draft" else None
-        return fail(explanation, fix, evidence=evidence, table_row=row)
+        return fail(explanation, fix, evidence=evidence, table_row=row, cause=f"connection_{state}")
     return warn(
         f"The connection is in a state credlyctl does not know ({state!r}).",
         "Check the connection in the Microsoft 365 admin center (Settings > Copilot > Connectors).",
@@ -305,6 +313,7 @@ def connection_schema(ctx: DiagnosticContext) -> CheckResult:
             f"The connection {settings.graph.connection_id!r} has no schema.",
             "Run `credlyctl setup` to register the fixed schema.",
             evidence={"expected": expected},
+            cause="schema_missing",
         )
     differences = schema_differences(schema)
     if differences:
@@ -317,6 +326,7 @@ def connection_schema(ctx: DiagnosticContext) -> CheckResult:
             "fixed schema; a full sync then re-ingests every item.",
             evidence={"differences": differences, "expected": expected},
             table_row="fixed-schema",
+            cause="schema_changed",
         )
     return ok(
         "The connection carries the fixed schema (account, awards, certifications).",
@@ -359,6 +369,7 @@ def profile_source(ctx: DiagnosticContext) -> CheckResult:
             f"The connection {connection_id!r} is not registered as a profile source.",
             "Run `credlyctl setup`; it registers the source and puts it ahead of Entra ID.",
             evidence={"sources": [s.get("sourceId") for s in sources]},
+            cause="profile_source_missing",
         )
     return ok(
         f"The connection is registered as profile source {ours.get('displayName')!r}.",
@@ -412,6 +423,7 @@ def profile_priority(ctx: DiagnosticContext) -> CheckResult:
             "The connection is not in the prioritized list of profile sources.",
             "Run `credlyctl setup` to add it ahead of Microsoft Entra ID.",
             evidence=evidence,
+            cause="profile_source_not_prioritized",
         )
     if entra is not None and entra < ours:
         return fail(
@@ -419,6 +431,7 @@ def profile_priority(ctx: DiagnosticContext) -> CheckResult:
             f"after the Microsoft Entra ID source (position {entra + 1}).",
             "Run `credlyctl setup` again: it moves the connection ahead of Entra ID.",
             evidence=evidence,
+            cause="profile_source_behind_entra",
         )
     return ok(
         f"The connection is at position {ours + 1} of the prioritized profile sources, ahead "
@@ -491,6 +504,7 @@ def other_sources(ctx: DiagnosticContext) -> CheckResult:
             "Microsoft's Credly connector or this instance), or make them serve different "
             "organizations.",
             evidence=evidence,
+            cause="other_credly_source",
         )
     if unknown:
         can_read_all = bool(roles & READ_ALL_CONNECTIONS)
@@ -515,6 +529,7 @@ def other_sources(ctx: DiagnosticContext) -> CheckResult:
                 "If it is Microsoft's Credly connector, keep only one of the two for this "
                 "organization.",
                 evidence=evidence,
+                cause="other_credly_source",
             )
         return ok(text, evidence=evidence)
     return ok("No other source puts awards or certifications on profiles.", evidence=evidence)

@@ -41,6 +41,7 @@ def last_crawl(ctx: DiagnosticContext) -> CheckResult:
             RUN_NOW,
             evidence={"state_dir": str(settings.sync.state_dir)},
             table_row="initial-sync-incomplete",
+            cause="no_completed_crawl",
         )
     history = ctx.memo("state:history", lambda: list(state.crawl_history(20)))
     schedule = ctx.memo("state:schedule", lambda: schedule_for(state, settings.sync))
@@ -60,6 +61,7 @@ def last_crawl(ctx: DiagnosticContext) -> CheckResult:
             RUN_NOW,
             evidence=evidence,
             table_row="initial-sync-incomplete",
+            cause="no_completed_crawl",
         )
     if latest is not None and latest.outcome in ("failed", "interrupted"):
         errors = "; ".join(str(e.get("message", e)) for e in latest.errors[:2])
@@ -69,12 +71,14 @@ def last_crawl(ctx: DiagnosticContext) -> CheckResult:
             "Run `credlyctl sync` to see the error and retry; `credlyctl status` lists recent "
             "errors.",
             evidence=evidence,
+            cause="last_crawl_failed",
         )
     if latest is not None and latest.outcome == "partial":
         return warn(
             f"The last crawl ({_when(latest.started_at)}) finished, but some items failed.",
             "Run `credlyctl status` for the failed items; the next crawl retries them.",
             evidence=evidence,
+            cause="last_crawl_partial",
         )
     due = schedule.next_due
     overdue_after = timedelta(days=settings.sync.incremental_interval_days)
@@ -83,6 +87,7 @@ def last_crawl(ctx: DiagnosticContext) -> CheckResult:
             f"Crawls are overdue: the next one was due {_when(due)}.",
             "Check that the scheduler runs `credlyctl sync --if-due`, or run `credlyctl sync`.",
             evidence=evidence,
+            cause="crawls_overdue",
         )
     return ok(
         f"The last crawl completed {_when(latest.started_at if latest else None)}; the next "
@@ -115,6 +120,7 @@ def data_delay(ctx: DiagnosticContext) -> CheckResult:
             "connection is created to appear on profiles and in Copilot (expected behaviour).",
             evidence={"first_crawl": _when(first)},
             table_row="not-synced-yet",
+            cause="data_delay_after_creation",
         )
     return ok(
         "The first crawl is more than 6 hours old, so Microsoft 365's initial delay is over.",
@@ -137,4 +143,5 @@ def copilot_cites_office(ctx: DiagnosticContext) -> CheckResult:
         "expected, because Microsoft 365 attributes aggregated profile data to the unified "
         "profile.",
         table_row="copilot-cites-office",
+        cause="copilot_cites_office_com",
     )
