@@ -117,3 +117,46 @@ def test_edit_distance_counts_a_swap_as_one() -> None:
 def test_any_text_gives_an_analysis_not_a_crash(text: str) -> None:
     analysis = analyze_credly_url(text)
     assert analysis.findings
+
+
+def test_every_finding_id_is_in_the_json_schema() -> None:
+    import json
+    from pathlib import Path
+
+    schema_path = Path(__file__).resolve().parents[2] / "docs/schemas/check-endpoint.schema.json"
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    known = set(schema["$defs"]["finding"]["properties"]["id"]["enum"])
+    urls = [
+        "",
+        "   ",
+        "'https://www.credly.com'",
+        "www.credly.com",
+        "http://[::1",
+        "ftp://www.credly.com",
+        "https://u:p@www.credly.com",
+        "https://127.0.0.1:4443",
+        "https://api.credly.com",
+        "https://youracclaim.com",
+        "https://credly.com",
+        "https://www.credyl.com",
+        "https://example.org",
+        "https://www.credly.com:8443",
+        "https://www.credly.com:443",
+        "https://www.credly.com/x",
+        "https://www.credly.com/?a=b",
+        "https://www.credly.com/#x",
+        "https://sandbox.credly.com",
+        "https://www.credly.com",
+    ]
+    seen: set[str] = set()
+    for url in urls:
+        for allow in (False, True):
+            analysis = analyze_credly_url(
+                url,
+                expected_environment=CredlyEnvironment.PRODUCTION,
+                custom_hosts=frozenset({"127.0.0.1"}),
+                allow_custom_hosts=allow,
+            )
+            seen |= {f.id for f in analysis.findings}
+    assert seen <= known
+    assert seen == known  # and every documented finding can actually happen
