@@ -696,7 +696,7 @@ def check_synced(ctx: DiagnosticContext) -> list[CheckResult]:
     NOTES,
     "Expected behaviour",
     scope="user",
-    requires=(IDENTITY,),
+    requires=(IDENTITY, ACCOUNT),
     table_rows=("copilot-cites-office",),
     cause="Not a fault: how Microsoft 365 shows and attributes people data.",
     fix="Nothing to fix.",
@@ -716,9 +716,9 @@ def check_notes(ctx: DiagnosticContext) -> list[CheckResult]:
             cause="copilot_cites_office_com",
         ),
         note(
-            f"{awards} award(s) and {certifications} certification(s) appear in the Awards and "
-            "Certifications sections of the profile card (Outlook profile card and Org "
-            "Explorer; not in the Teams card as of May 2026, per a third-party report).",
+            f"Once synced, {awards} award(s) and {certifications} certification(s) show in the "
+            "Awards and Certifications sections of the profile card (Outlook profile card and "
+            "Org Explorer; not in the Teams card as of May 2026, per a third-party report).",
             evidence={"awards": awards, "certifications": certifications},
         ),
     ]
