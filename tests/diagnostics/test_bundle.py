@@ -147,3 +147,12 @@ def test_redact_and_path_templates() -> None:
         recorder.template("/v1.0/admin/people/profileSources(sourceId='credlybadges')")
         == "/v1.0/admin/people/profileSources(sourceId='{id}')"
     )
+
+
+def test_no_configuration_file_is_exit_2_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = invoke("support-bundle", "--config", str(tmp_path / "absent.toml"))
+    assert code == 2 and "Error:" in err and "Hint:" in err
+    assert list(tmp_path.iterdir()) == []

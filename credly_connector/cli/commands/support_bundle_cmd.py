@@ -48,14 +48,18 @@ def support_bundle_command(
     crawl log, the connection diagnosis, and the shapes of the services' answers.
 
     Shapes are keys, value types and status codes only, never values. Secrets and e-mail
-    addresses are removed from every file. Also works when the configuration does not load:
-    the bundle then says why. Exit 0 when the archive is written.
+    addresses are removed from every file. Also works when the configuration has errors: the
+    bundle then says which (exit 2 only when there is no configuration file at all). Exit 0
+    when the archive is written.
     """
     from credly_connector.diagnostics.bundle import write_bundle
     from credly_connector.diagnostics.context import DiagnosticContext
 
     def body() -> Outcome:
         ctx = DiagnosticContext.load(config, instance)
+        if ctx.config_error is not None and ctx.config_error.error_id == "CFG000":
+            # No file at all: nothing worth bundling yet. A file with errors is still bundled.
+            raise ctx.config_error
         report = write_bundle(ctx, output, status_provider=_status, crawl_log=crawl_log)
 
         def render(console: Console) -> None:
