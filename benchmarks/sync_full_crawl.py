@@ -165,7 +165,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.020, help="seconds added per request")
     parser.add_argument("--ingestion-limit", type=float, default=500, help="items/s/connection")
     parser.add_argument("--page-concurrency", type=int, default=8)
-    parser.add_argument("--write-concurrency", type=int, default=4)
+    parser.add_argument("--write-concurrency", type=int, default=8)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from credly_connector.credly.models import Badge
 from credly_connector.errors import CredlyctlError, UsageError
 from credly_connector.exit_codes import ExitCode
 from credly_connector.graph.batch import BatchRequest, BatchResponse
+from credly_connector.graph.errors import DeltaExpiredError
 from credly_connector.graph.models import DirectoryUser
 from credly_connector.identity.addresses import match_keys, normalize_email
 from credly_connector.sync.connection import require_ready
@@ -213,7 +215,7 @@ class SyncRunner:
     # ---- reading ---------------------------------------------------------------------------
 
     def _read_badges(self, emails: Sequence[str] = ()) -> list[Badge]:
-        self.progress.phase("Reading Credly badges")
+        self.progress.phase("Reading Credly badges and Entra ID users")
         if not emails:
             badges = self.clients.credly.list_badges()
         else:
@@ -228,13 +230,10 @@ class SyncRunner:
     def _read_users(
         self, kind: str, state: SyncState | None, report: SyncReport
     ) -> tuple[list[DirectoryUser], str | None]:
-        self.progress.phase("Reading Entra ID users")
         if kind == "incremental" and state is not None:
             link = state.delta_link()
             snapshot = state.users_snapshot()
             if link and snapshot:
-                from credly_connector.graph.errors import DeltaExpiredError
-
                 try:
                     delta = self.clients.graph.users_delta(link)
                 except DeltaExpiredError:
@@ -344,8 +343,11 @@ class SyncRunner:
             )
             badges = self._read_badges(emails)
             return users, frozenset(u.id for u in users), badges
-        badges = self._read_badges()
-        users, self._delta_link = self._read_users(kind, state, report)
+        # Credly pages and the directory are independent: read them at the same time.
+        with ThreadPoolExecutor(1, thread_name_prefix="read-users") as pool:
+            users_future = pool.submit(self._read_users, kind, state, report)
+            badges = self._read_badges()
+            users, self._delta_link = users_future.result()
         return users, None, badges
 
     _delta_link: str | None = None
