@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from credly_connector.cli.app import app
+from tests.cli.schema_check import validate_output
 from tests.diagnostics.explain_support import Tenant, scenario_secrets, synced_tenant
 
 pytestmark = pytest.mark.integration
@@ -69,7 +70,12 @@ def test_server_faults_with_debug_show_no_secret(tenant: Tenant) -> None:
     )
     try:
         result = tenant.invoke("--debug", "diagnose", "alex.wilber@contoso.com", "--verbose")
+        as_json = tenant.invoke("--debug", "diagnose", "alex.wilber@contoso.com", "--json")
     finally:
         tenant.sim.set_faults(malformed_json=[], error_503_rate=0.0, error_503_services=None)
     assert result.exit_code == 3, result.stdout
     _assert_clean(result.stdout + result.stderr)
+    document = validate_output(as_json.stdout)
+    assert as_json.exit_code == 3 and document["verdict"] == "incomplete"
+    assert document["error"]["id"] == "remote-failure"
+    _assert_clean(as_json.stdout + as_json.stderr)
