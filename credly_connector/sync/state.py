@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from credly_connector.errors import UsageError
+from credly_connector.secrets import scrub
 
 SCHEMA_VERSION = 2
 
@@ -296,7 +297,7 @@ class SyncState:
                     _iso(now or utcnow()),
                     outcome,
                     json.dumps(counts, sort_keys=True),
-                    json.dumps(errors[:200]),
+                    scrub(json.dumps(errors[:200], default=str)),
                     crawl_id,
                 ),
             )
@@ -396,7 +397,7 @@ class SyncState:
             tx.executemany("DELETE FROM items WHERE item_id = ?", ((i,) for i in deleted))
             tx.executemany(
                 "UPDATE items SET last_error = ? WHERE item_id = ?",
-                ((error[:500], item_id) for item_id, error in failed),
+                ((scrub(error)[:500], item_id) for item_id, error in failed),
             )
 
     def connection_created(self) -> None:
@@ -410,9 +411,7 @@ class SyncState:
             tx.execute("DELETE FROM items")
             tx.execute("DELETE FROM users")
             tx.execute("DELETE FROM delta")
-            tx.execute(
-                "DELETE FROM meta WHERE key IN ('first_write', 'connection_created_empty')"
-            )
+            tx.execute("DELETE FROM meta WHERE key IN ('first_write', 'connection_created_empty')")
 
     # ---- badges ----------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -74,6 +75,19 @@ def test_setup_sync_status_teardown_json_follow_their_schemas(
         json.loads(line)["event"] for line in (tmp_path / "sync.log").read_text().splitlines()
     ]
     assert events[0] == "crawl_start" and events[-1] == "crawl_end" and "batch" in events
+
+    # No secret reaches the output, the log or the state database.
+    db = state_path(tmp_path / "state", "demo")
+    wal = db.with_name(db.name + "-wal")
+    state_bytes = db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    log_text = (tmp_path / "sync.log").read_text()
+    secrets = [p.read_text() for p in (fresh_sim.workdir / "secrets").iterdir()]
+    assert secrets
+    for secret in secrets:
+        assert secret not in synced.stdout + synced.stderr + log_text
+        assert secret.encode() not in state_bytes
+    jwt = rb"eyJ[\w-]+\.eyJ[\w-]+\."  # an access token's header and claims
+    assert not re.search(jwt, state_bytes) and not re.search(jwt, log_text.encode())
 
     status = cli(config, "status", "--json")
     assert status.returncode == 0, status.stderr
