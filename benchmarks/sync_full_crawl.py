@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -111,12 +112,37 @@ def _run(config: Path, *args: str) -> tuple[dict[str, Any], float, float]:
     return document, wall, usage.ru_maxrss / 1024  # Linux reports KiB
 
 
+def _phases(log: Path) -> dict[str, float]:
+    """Seconds spent reading, planning, writing and recording, from the crawl's log."""
+    events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    stamp = {}
+    for event in events:
+        stamp.setdefault(event["event"], []).append(datetime.fromisoformat(event["time"]))
+    start = stamp["crawl_start"][0]
+    read_end = max(
+        stamp.get("credly_read", [start])
+        + stamp.get("users_listed", [start])
+        + stamp.get("users_delta", [start])
+    )
+    plan = stamp.get("plan", [read_end])[0]
+    write_end = max(stamp.get("batch", [plan]))
+    end = stamp["crawl_end"][0]
+    return {
+        "read": (read_end - start).total_seconds(),
+        "plan": (plan - read_end).total_seconds(),
+        "write": (write_end - plan).total_seconds(),
+        "record": (end - write_end).total_seconds(),
+    }
+
+
 def _crawl(
     name: str, control: Connection, config: Path, args: argparse.Namespace, *flags: str
 ) -> dict[str, Any]:
     control.send(("clear_log", None))
     control.recv()
-    document, wall, peak = _run(config, "sync", *flags)
+    log = config.with_name(f"crawl-{name.split(',')[0].replace(' ', '-')}-{time.time():.0f}.log")
+    document, wall, peak = _run(config, "sync", *flags, "--log-file", str(log))
+    phases = _phases(log)
     report = document["instances"][0]
     control.send(("log", None))
     kinds: dict[str, int] = control.recv()
@@ -140,6 +166,7 @@ def _crawl(
         "requests": kinds,
         "throttled_entries": report["throttling"]["throttled_entries"],
         "peak_memory_mb": round(peak, 1),
+        "phases_seconds": phases,
     }
     print(f"\n== {name} ({report['kind']} crawl)")
     print(f"   wall time        {wall:8.2f} s   (crawl itself {report['duration_seconds']:.2f} s)")
@@ -152,6 +179,7 @@ def _crawl(
         f"unchanged {counts['unchanged']}"
     )
     print(f"   peak memory      {peak:8.1f} MB")
+    print("   phases (from --log-file): " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items()))
     print("   requests (simulator log):")
     for kind, number in kinds.items():
         print(f"     {kind:32s} {number:7d}")
