@@ -102,8 +102,13 @@ def _parse(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def oracle(sim: Simulator, opt_out: tuple[str, ...] = ()) -> dict[str, dict[str, list[str]]]:
-    """item id -> {"awards": [names], "certifications": [names]} that Graph should hold."""
+def oracle(
+    sim: Simulator, opt_out: tuple[str, ...] = (), served_states: dict[str, str] | None = None
+) -> dict[str, dict[str, list[str]]]:
+    """item id -> {"awards": [names], "certifications": [names]} that Graph should hold.
+
+    `served_states` mirrors the simulator's `unknown_badge_states` fault (badge id -> state).
+    """
     now = datetime.now(UTC)
     owners: dict[str, list[dict[str, Any]]] = {}
     for user in sim.directory.all_users():
@@ -119,7 +124,8 @@ def oracle(sim: Simulator, opt_out: tuple[str, ...] = ()) -> dict[str, dict[str,
     expected: dict[str, dict[str, list[str]]] = {}
     for badge in sim.badges(org_id(sim)):
         expiry = _parse(badge.get("expires_at"))
-        if badge.get("state") != "accepted" or badge.get("public") is not True:
+        state = (served_states or {}).get(badge["id"], badge.get("state"))
+        if state != "accepted" or badge.get("public") is not True:
             continue
         if expiry is not None and expiry <= now:
             continue

@@ -149,10 +149,13 @@ def test_every_way_of_no_longer_qualifying_deletes_the_item(
     big_sim.update_badge(badges["extra001@contoso.com"], public=False)
     big_sim.update_badge(badges["extra002@contoso.com"], expires_at="2020-01-01T00:00:00Z")
     big_sim.update_badge(badges["extra005@contoso.com"], state="rejected")
+    served = {badges["extra006@contoso.com"]: "archived"}  # a state credlyctl does not know
+    big_sim.set_faults(unknown_badge_states=served)
     opted = configure(big_sim, tmp_path, opt_out=["EXTRA003@contoso.com"])
     report = do_sync(settings_of(opted), kind="incremental")
     assert report.kind == "incremental"
-    assert graph_view(big_sim) == oracle(big_sim, opt_out=("extra003@contoso.com",))
+    expected = oracle(big_sim, opt_out=("extra003@contoso.com",), served_states=served)
+    assert graph_view(big_sim) == expected
     assert report.plan is not None
     reasons = {op.upn: str(op.reason) for op in report.plan.ops if str(op.action) == "delete"}
     assert reasons == {
@@ -164,9 +167,11 @@ def test_every_way_of_no_longer_qualifying_deletes_the_item(
         "extra001@contoso.com": "no_indexable_badge",
         "extra002@contoso.com": "no_indexable_badge",
         "extra005@contoso.com": "no_indexable_badge",
+        "extra006@contoso.com": "no_indexable_badge",
         "extra003@contoso.com": "user_opted_out",
     }
-    assert len(before) - len(graph_view(big_sim)) == 9
+    assert report.plan.badge_skips["badge_unknown_state"] == 1
+    assert len(before) - len(graph_view(big_sim)) == 10
 
 
 def test_crawl_kind_choice_delta_use_and_expired_delta_fallback(

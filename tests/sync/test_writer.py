@@ -185,3 +185,20 @@ def test_rate_limiter_halves_on_throttling_and_recovers_additively() -> None:
     for _ in range(20):
         limiter.succeeded()
     assert limiter.rate == 100
+
+
+def test_a_throttled_whole_batch_is_retried_after_a_backoff() -> None:
+    calls = 0
+
+    def send(reqs: list[BatchRequest]) -> list[BatchResponse]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            # The Graph client gives up on a 429 for the whole $batch after its own retries.
+            raise GraphUnavailable("throttled", "Graph answered 429", status=429)
+        return [answer(r, 200) for r in reqs]
+
+    clock = FakeClock()
+    report = writer(send, clock).write(ops(2), Recorder().hooks())
+    assert calls == 2 and report.written == 2 and report.service_error is None
+    assert clock.sleeps and report.retries == 1
