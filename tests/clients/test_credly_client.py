@@ -355,3 +355,15 @@ def test_messages_never_contain_secrets_even_if_echoed(fake: FakeServer) -> None
         client(fake).get_organization()
     assert_no_secret(caught.value)
     assert caught.value.body_shape == {"error": "string", "error_description": "string"}
+
+
+def test_a_misconfigured_token_host_never_receives_the_secret(fake: FakeServer) -> None:
+    from dataclasses import replace
+
+    settings = make_settings()
+    credly_settings = replace(settings.credly, web_base="https://www.credly.com.evil.example")
+    http = build_http_client(settings, "credly", transport=fake.transport())
+    with pytest.raises(ForbiddenHostError) as caught:
+        CredlyClient(credly_settings, http).get_organization()
+    assert fake.seen == []
+    assert_no_secret(caught.value)
