@@ -84,7 +84,19 @@ class CredlyClient:
         seen: set[str] = set()
         while url and url not in seen:
             seen.add(url)
-            document = self._get_json(url, kind="credly.organizations")
+            try:
+                document = self._get_json(url, kind="credly.organizations")
+            except CredlyAuthError as exc:
+                if exc.kind != "forbidden":
+                    raise
+                raise CredlyAuthError(
+                    "forbidden",
+                    "the Credly credentials may not list organizations (HTTP 403)",
+                    "Listing is only a diagnostic aid; reading the configured organization "
+                    "does not need it.",
+                    status=exc.status,
+                    body_shape=exc.body_shape,
+                ) from None
             found.extend(Organization.from_api(d) for d in _data_list(document))
             url = self._next_page(document)
         return found

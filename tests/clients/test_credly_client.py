@@ -367,3 +367,12 @@ def test_a_misconfigured_token_host_never_receives_the_secret(fake: FakeServer) 
         CredlyClient(credly_settings, http).get_organization()
     assert fake.seen == []
     assert_no_secret(caught.value)
+
+
+def test_listing_organizations_may_be_forbidden(fake: FakeServer) -> None:
+    token_ok(fake)
+    fake.on("GET", "/v1/organizations", json_response(403, {"errors": []}))
+    with pytest.raises(CredlyAuthError) as caught:
+        client(fake).list_organizations()
+    assert caught.value.kind == "forbidden"
+    assert "list organizations" in caught.value.message
