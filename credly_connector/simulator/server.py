@@ -160,8 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         started = time.time()
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+        body = self._read_body()
         headers = {name.lower(): value for name, value in self.headers.items()}
         request = SimRequest(
             method=self.command.upper(),
@@ -207,6 +206,20 @@ class _Handler(BaseHTTPRequestHandler):
                 fault=fault,
             )
         )
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks: list[bytes] = []
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
 
     def _write(self, response: SimResponse) -> None:
         self.send_response(response.status)
