@@ -15,6 +15,7 @@ from credly_connector.graph.batch import BatchRequest, build_batch_body, match_r
 from credly_connector.graph.client import GraphClient
 from credly_connector.graph.errors import (
     DeltaExpiredError,
+    GraphError,
     GraphPermissionError,
     GraphUnavailable,
 )
@@ -347,3 +348,15 @@ def test_batch_limits() -> None:
             [BatchRequest(id="a", method="GET", url="/u"), BatchRequest("A", "GET", "/u")]
         )
     assert match_responses([BatchRequest("1", "GET", "/u")], {"responses": "junk"})[0].status == 0
+
+
+def test_a_token_echoed_by_graph_is_scrubbed(fake: FakeServer) -> None:
+    from credly_connector.secrets import register_secret_value
+
+    register_secret_value("graph-token-0")
+    fake.on("GET", f"{V1}/external/connections", error(400, "BadRequest", "bad graph-token-0 x"))
+    with pytest.raises(GraphError) as caught:
+        graph(fake).list_connections()
+    text = str(caught.value) + repr(caught.value) + caught.value.hint
+    assert "graph-token-0" not in text + str(caught.value.graph_message)
+    assert "BadRequest" in text

@@ -134,3 +134,15 @@ def test_tls_errors_are_recognised() -> None:
     except httpx.ConnectError as exc:
         assert is_tls_error(exc)
     assert not is_tls_error(httpx.ConnectError("[Errno 111] Connection refused"))
+
+
+def test_environment_proxies_apply_when_none_is_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://envproxy.corp.example:8080")
+    monkeypatch.setenv("NO_PROXY", "graph.microsoft.com")
+    http = build_http_client(make_settings(), "microsoft")
+    assert http.trust_env is True
+    patterns = {str(p.pattern) for p in http._mounts}
+    assert "https://" in patterns
+    assert any("graph.microsoft.com" in p for p in patterns)  # NO_PROXY goes direct
