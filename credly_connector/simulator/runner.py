@@ -196,12 +196,15 @@ class Simulator:
         certificate: str | None = None,
         tenant_id: str | None = None,
         connection_id: str | None = None,
+        base_url: str | None = None,
         default_instance: bool = True,
     ) -> str:
         """A credlyctl configuration for this simulator; secrets as `{ file = ... }` references.
 
         Defaults come from the scenario's `connector` section. Pass `certificate=<name>` to
-        authenticate to Entra with a generated certificate instead of a secret.
+        authenticate to Entra with a generated certificate instead of a secret, `base_url` to
+        rehearse a wrong Credly URL. Every `change.config` of the demo's expectations is a
+        valid set of keyword arguments here.
         """
         connector = self.scenario.get("connector", {})
         credly = self.scenario.get("credly", {})
@@ -209,7 +212,7 @@ class Simulator:
         lines = [f"default_instance = {_toml_string(instance)}", ""] if default_instance else []
         lines += [f"[instances.{instance}.credly]", f"org_id = {_toml_string(org)}"]
         lines += [
-            f"base_url = {_toml_string(self.urls.credly_web)}",
+            f"base_url = {_toml_string(base_url or self.urls.credly_web)}",
             f"api_url = {_toml_string(self.urls.credly_api)}",
         ]
         if credly_auth == "token":

@@ -334,3 +334,20 @@ def test_generated_scenario_serves_pages(tmp_path: Path) -> None:
     with start_simulator(generate(50, 120, seed=3), copy=False) as simulator:
         assert len(simulator.badges(simulator.scenario["connector"]["org_id"])) == 120
         load_instance(simulator.write_config(tmp_path / "gen.toml"), None)
+
+
+def test_connection_expectation_changes_are_config_arguments(
+    sim: Simulator, demo: dict[str, Any], tmp_path: Path
+) -> None:
+    for case in demo["expectations"]["connections"]:
+        change = case.get("change", {}).get("config")
+        if change is None:
+            continue
+        text = sim.config_toml(**change)
+        parsed = tomllib.loads(text)["instances"]["demo"]
+        if "org_id" in change:
+            assert parsed["credly"]["org_id"] == change["org_id"]
+        if "base_url" in change:
+            assert parsed["credly"]["base_url"] == change["base_url"]
+        if "tenant_id" in change:
+            assert parsed["entra"]["tenant_id"] == change["tenant_id"]
