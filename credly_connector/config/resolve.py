@@ -369,7 +369,6 @@ class _Resolver:
                 web_base, environment = self.credly_web(
                     parts, section.base_url, environment, env_given
                 )
-                env_given = env_given or web_base is not None
         endpoints = CREDLY_ENVIRONMENTS[environment]
         api_base = self.credly_api(section, environment, web_base)
         web_base = web_base or endpoints.web_base
