@@ -16,6 +16,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -213,6 +214,7 @@ class EntraService:
     def _token(self, request: SimRequest, segment: str) -> SimResponse:
         tid = self._tenant(segment)
         form = request.form()
+        _basic_client_auth(request, form)
         grant = form.get("grant_type", "")
         if not grant:
             raise _missing("grant_type")
@@ -472,6 +474,21 @@ class EntraService:
             },
             {"client-request-id": correlation},
         )
+
+
+def _basic_client_auth(request: SimRequest, form: dict[str, str]) -> None:
+    """client_secret_basic, which the discovery document advertises: id and secret in Basic."""
+    scheme, _, encoded = (request.header("authorization") or "").partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        return
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return
+    user, _, password = decoded.partition(":")
+    form.setdefault("client_id", unquote_plus(user))
+    if password and not form.get("client_secret"):
+        form["client_secret"] = unquote_plus(password)
 
 
 def _missing(parameter: str) -> EntraError:

@@ -314,3 +314,18 @@ def test_malformed_assertion_is_rejected(sim: Simulator) -> None:
     cert = pem[pem.index("-----BEGIN CERTIFICATE-----") :]
     result = acquire(sim, MAIN_APP, {"private_key": pem, "public_certificate": cert})
     assert_aadsts(result, 50027, "invalid_request")
+
+
+def test_client_secret_basic(http: httpx.Client, sim: Simulator) -> None:
+    answer = http.post(
+        f"{sim.urls.entra}/{TENANT}/oauth2/v2.0/token",
+        data={"grant_type": "client_credentials", "scope": f"{sim.urls.graph}/.default"},
+        auth=(MAIN_APP, MAIN_SECRET),
+    )
+    assert answer.status_code == 200, answer.text
+    wrong = http.post(
+        f"{sim.urls.entra}/{TENANT}/oauth2/v2.0/token",
+        data={"grant_type": "client_credentials", "scope": f"{sim.urls.graph}/.default"},
+        auth=(MAIN_APP, "wrong"),
+    )
+    assert_aadsts(wrong.json(), 7000215)

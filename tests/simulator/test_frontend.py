@@ -182,7 +182,9 @@ def test_stop_removes_the_workdir_and_frees_ports() -> None:
 
     simulator = start_simulator("demo")
     workdir, url = simulator.workdir, simulator.urls.credly_web
+    # Trusting only this run's CA: should another simulator reuse the port, TLS fails too.
+    context = ssl.create_default_context(cadata=simulator.ca_path.read_text())
     simulator.stop()
     assert not workdir.exists()
-    with httpx.Client(trust_env=False, verify=False) as http, pytest.raises(httpx.ConnectError):
+    with httpx.Client(trust_env=False, verify=context) as http, pytest.raises(httpx.ConnectError):
         http.get(url + "/")
