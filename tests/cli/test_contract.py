@@ -101,6 +101,9 @@ def test_json_output_with_a_missing_configuration_follows_the_schema(
     assert document["exit_code"] == result.exit_code
     assert document["command"] == _name(path)
     assert "Traceback" not in result.stderr
+    if "--config" in _option_names(command) and _name(path) != "config init":
+        # A configuration that cannot be found is a configuration error for everyone.
+        assert (result.exit_code, document["error"]["id"]) == (2, "CFG000")
 
 
 def test_top_level_usage_errors_exit_2() -> None:
