@@ -360,6 +360,13 @@ class Simulator:
     def expire_delta_tokens(self) -> None:
         self._require_graph().expire_delta_tokens()
 
+    def graph_connections(self) -> Any:
+        return self._require_graph().connections()
+
+    def set_connection_state(self, connection_id: str, state: str | None) -> None:
+        """Force a connection's state (e.g. "limitExceeded"); None returns to the real one."""
+        self._require_graph().set_connection_state(connection_id, state)
+
 
 def _usable_secret(app: dict[str, Any]) -> str | None:
     # The first secret that has not expired, as an admin would copy it from the portal.

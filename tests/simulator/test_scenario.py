@@ -351,3 +351,18 @@ def test_connection_expectation_changes_are_config_arguments(
             assert parsed["credly"]["base_url"] == change["base_url"]
         if "tenant_id" in change:
             assert parsed["entra"]["tenant_id"] == change["tenant_id"]
+
+
+def test_graph_controls_are_wired(fresh_sim: Simulator) -> None:
+    fresh_sim.set_faults(graph_ingestion_limit_per_second=5, graph_schema_delay_seconds=0)
+    sources = fresh_sim.profile_sources()
+    assert {s["sourceId"] for s in sources} >= {"MicrosoftCredly"}
+    (setting,) = fresh_sim.profile_property_settings()
+    assert "4ce763dd-9214-4eff-af7c-da491cc3782d" in setting["prioritizedSourceUrls"][0]
+    assert fresh_sim.graph_invalid_values() == []
+    assert fresh_sim.graph_items("MicrosoftCredly") == {}
+    assert any(c["id"] == "MicrosoftCredly" for c in fresh_sim.graph_connections())
+    fresh_sim.set_connection_state("MicrosoftCredly", "limitExceeded")
+    state = next(c for c in fresh_sim.graph_connections() if c["id"] == "MicrosoftCredly")
+    assert state["state"] == "limitExceeded"
+    fresh_sim.expire_delta_tokens()
