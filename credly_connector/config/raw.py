@@ -23,6 +23,7 @@ from credly_connector.config.model import ConfigFile, InstanceConfig, SecretRef
 ENV_PREFIX = "CREDLYCTL_"
 # CREDLYCTL_ variables that are not configuration values (handled by the CLI itself).
 NON_CONFIG_ENV = frozenset({"CONFIG", "INSTANCE", "DEBUG"})
+INVALID = "invalid"  # origin of a value that was present but unusable (already reported)
 SCHEMA_KEYS = frozenset({"schema", "properties", "labels"})
 SCHEMA_MESSAGE = (
     "The connector's Graph schema is fixed (personAccount, personAwards, "
@@ -211,6 +212,8 @@ def _parse_section(
             ref = normalize_secret(value, path, findings)
             if ref is not None:
                 instance.set(section, key, ref, "file")
+            else:  # already reported: it must not also count as missing
+                instance.origins[f"{section}.{key}"] = INVALID
             continue
         instance.set(section, key, value, "file")
 
@@ -231,17 +234,25 @@ def normalize_secret(value: Any, path: str, findings: list[Finding]) -> dict[str
         return None
     allowed = ("env", "file", "value")
     ref: dict[str, Any] = {}
+    reported = len(findings)
     for key, sub in value.items():
         if str(key).lower() in SCHEMA_KEYS:
             continue
         if key not in allowed:
             findings.append(_unknown(f"{path}.{key}", key, list(allowed)))
-        elif not isinstance(sub, str):
+        elif not isinstance(sub, str) or (key != "value" and not sub.strip()):
             findings.append(
-                error("CFG030", f"{path}.{key}", f"'{key}' must be a string.", "Quote it.")
+                error(
+                    "CFG030",
+                    f"{path}.{key}",
+                    f"'{key}' must be a non-empty string.",
+                    'e.g. { env = "CREDLY_CLIENT_SECRET" } or { file = "/path/to/secret" }',
+                )
             )
         else:
             ref[key] = sub
+    if len(findings) > reported:
+        return None
     if len(ref) != 1:
         findings.append(
             error(

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from credly_connector.config import model as m
 from credly_connector.config.findings import Finding, Severity, error, warning
-from credly_connector.config.raw import SECRET_FIELDS, RawInstance
+from credly_connector.config.raw import INVALID, SECRET_FIELDS, RawInstance
 from credly_connector.config.resolved import (
     CredlySettings,
     EntraSettings,
@@ -97,6 +97,9 @@ class _Resolver:
         return f"{self.base}.{section}.{key}"
 
     def add(self, finding: Finding) -> None:
+        key = finding.path.removeprefix(f"{self.base}.")
+        if finding.id == "CFG004" and self.raw.origins.get(key) == INVALID:
+            return  # the value is there but malformed, which has its own finding
         self.findings.append(finding)
 
     def by(self, section: str, key: str) -> str:
@@ -141,6 +144,7 @@ class _Resolver:
                         )
                     )
                     data.pop(key, None)
+                    self.raw.origins[f"{name}.{key}"] = INVALID
         return model()  # unreachable in practice: every failing key has been dropped
 
     def url(self, section: str, key: str, value: str) -> SplitResult | None:
@@ -207,9 +211,10 @@ class _Resolver:
         graph = self.graph()
         sync = self.sync()
         net = self.network(network, credly, entra)
-        if any(f.severity == Severity.ERROR for f in self.findings):
+        # A part can also be missing because of a problem found before resolving (the raw
+        # file's findings, e.g. a malformed secret reference), so check the parts themselves.
+        if credly is None or entra is None or net is None or any_error(self.findings):
             return None
-        assert credly and entra and net  # no error means every part resolved
         return InstanceSettings(
             name=self.raw.name,
             credly=credly,
@@ -922,3 +927,7 @@ def ignored(section: str, keys: str, because: str, resolver: _Resolver) -> Findi
         f"{keys} is set but ignored because of {because}.",
         "Remove what is not used, so nobody rotates the wrong credential.",
     )
+
+
+def any_error(findings: list[Finding]) -> bool:
+    return any(f.severity == Severity.ERROR for f in findings)

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from credly_connector.cli.app import app
 from credly_connector.config.load import load_instance
-from credly_connector.config.raw import SECTIONS
+from credly_connector.config.raw import SECRET_FIELDS, SECTIONS
 from credly_connector.errors import ConfigError
 from tests.cli.schema_check import validate_output
 from tests.config.cfg import ORG, SECRET_ENV, instance
@@ -110,6 +110,24 @@ def test_arbitrary_toml(data: dict[str, Any]) -> None:
 @SETTINGS
 @given(st.sampled_from(sorted(SECTIONS)), st.sampled_from(KNOWN_KEYS), VALUES)
 def test_any_value_in_a_valid_instance(section: str, key: str, value: Any) -> None:
+    data: dict[str, Any] = {"instances": {"contoso": instance()}}
+    data["instances"]["contoso"].setdefault(section, {})[key] = value
+    content = tomli_w.dumps(data).encode()
+    _validate(content)
+    _load(content)
+
+
+SECRET_REFS = st.one_of(
+    st.dictionaries(st.sampled_from(["env", "file", "value"]), st.text(max_size=6), max_size=3),
+    st.dictionaries(st.sampled_from(["env", "file", "value"]), SCALARS, max_size=3),
+    SCALARS,
+)
+
+
+@SETTINGS
+@given(st.sampled_from(sorted(SECRET_FIELDS)), SECRET_REFS)
+def test_any_secret_reference(field: tuple[str, str], value: Any) -> None:
+    section, key = field
     data: dict[str, Any] = {"instances": {"contoso": instance()}}
     data["instances"]["contoso"].setdefault(section, {})[key] = value
     content = tomli_w.dumps(data).encode()
