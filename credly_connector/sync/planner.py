@@ -15,7 +15,7 @@ from typing import Any
 
 from credly_connector.credly.models import Badge
 from credly_connector.graph.models import DirectoryUser
-from credly_connector.identity.addresses import all_addresses, build_index, normalize_email
+from credly_connector.identity.addresses import build_index, normalize_email
 from credly_connector.identity.eligibility import (
     badge_skip_reasons,
     normalize_opt_out,
@@ -233,9 +233,3 @@ def _write_decision(
     ):
         return Action.UPDATE, Reason.FULL_REFRESH
     return Action.UNCHANGED, Reason.SAME_CONTENT
-
-
-def users_for_addresses(users: Iterable[DirectoryUser], emails: Iterable[str]) -> set[str]:
-    """Ids of users holding any of these addresses (UPN, primary SMTP, alias or mail)."""
-    wanted = {normalize_email(e) for e in emails}
-    return {u.id for u in users if not all_addresses(u).isdisjoint(wanted)}

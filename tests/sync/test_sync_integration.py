@@ -276,3 +276,37 @@ def test_sync_refuses_when_the_connection_is_not_ready(
     report = do_sync(settings)
     assert report.exit_code == 2 and report.error is not None
     assert "does not exist" in report.error.message and "credlyctl setup" in report.error.hint
+
+
+def test_an_item_graph_refuses_is_listed_and_retried_next_time(
+    fresh_sim: Simulator, tmp_path: Path
+) -> None:
+    settings = settings_of(configure(fresh_sim, tmp_path))
+    do_setup(settings)
+    # A badge whose name makes Christie's item larger than Graph's 4 MB limit.
+    huge = fresh_sim.add_badge(
+        org_id(fresh_sim),
+        state="accepted",
+        public=True,
+        recipient_email="christie.cline@contoso.com",
+        badge_template={"id": "huge", "name": "x" * (4 * 1024 * 1024 + 10)},
+    )
+    report = do_sync(settings)
+    assert report.exit_code == 1 and report.error is None
+    assert [(f.user_principal_name, f.status, f.code) for f in report.failures] == [
+        ("christie.cline@contoso.com", 413, "requestTooLarge")
+    ]
+    assert report.counts()["written"] == 3
+    state = open_readonly(state_path(settings.sync.state_dir, settings.name))
+    assert state is not None
+    christie = state.item_for_user("a354d6b7-1420-5680-96d1-0bf9ea51ffa0")
+    assert christie is not None and christie.hash is None and "4 MB" in (christie.last_error or "")
+    assert state.last_crawl().outcome == "partial"  # type: ignore[union-attr]
+    state.close()
+    fresh_sim.update_badge(huge["id"], badge_template={"id": "huge", "name": "Normal again"})
+    again = do_sync(settings, kind="incremental")
+    assert again.exit_code == 0
+    assert [(op.upn, str(op.reason)) for op in again.plan.writes] == [  # type: ignore[union-attr]
+        ("christie.cline@contoso.com", "previous_write_unconfirmed")
+    ]
+    assert graph_view(fresh_sim) == oracle(fresh_sim)
