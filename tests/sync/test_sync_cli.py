@@ -201,3 +201,27 @@ def test_sigkill_at_any_point_then_the_next_run_ends_with_exactly_the_oracle(
     again = validate_output(cli(config, "sync", "--incremental", "--json").stdout)
     counts = again["instances"][0]["counts"]
     assert counts["written"] == 0 and counts["deleted"] == 0
+
+
+def test_all_instances_are_set_up_synced_and_reported_one_after_another(
+    fresh_sim: Simulator, tmp_path: Path
+) -> None:
+    first = fresh_sim.config_toml("alpha", state_dir=tmp_path / "state")
+    second = fresh_sim.config_toml(
+        "beta", state_dir=tmp_path / "state", connection_id="credlybeta", default_instance=False
+    )
+    config = tmp_path / "two.toml"
+    config.write_text(first + "\n" + second, encoding="utf-8")
+    setup = validate_output(cli(config, "setup", "--all", "--json").stdout)
+    assert [r["instance"] for r in setup["instances"]] == ["alpha", "beta"]
+    synced = cli(config, "sync", "--all", "--json")
+    assert synced.returncode == 0, synced.stderr
+    reports = validate_output(synced.stdout)["instances"]
+    assert [(r["instance"], r["counts"]["written"]) for r in reports] == [
+        ("alpha", 4),
+        ("beta", 4),
+    ]
+    status = validate_output(cli(config, "status", "--all", "--json").stdout)
+    assert [s["connection"]["id"] for s in status["instances"]] == ["credlybadges", "credlybeta"]
+    refused = cli(config, "sync", "--all", "--instance", "alpha")
+    assert refused.returncode == 2 and "Error: --all and --instance" in refused.stderr
