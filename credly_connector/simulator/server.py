@@ -8,6 +8,7 @@ those are where credentials, tokens and email addresses travel.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import ssl
@@ -258,6 +259,8 @@ class SimServer(ThreadingHTTPServer):
         self.port = int(self.server_address[1])
         self.base_url = f"https://127.0.0.1:{self.port}"
         self._thread: threading.Thread | None = None
+        self._open: set[Any] = set()  # live connections, cut on stop like a dead host would
+        self._open_lock = threading.Lock()
 
     def answer(self, request: SimRequest) -> SimResponse:
         if self.service is None:
@@ -270,11 +273,16 @@ class SimServer(ThreadingHTTPServer):
             )
 
     def finish_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
         try:
             request.do_handshake()
+            super().finish_request(request, client_address)
         except (ssl.SSLError, OSError):
             return
-        super().finish_request(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open.discard(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         return  # clients hanging up mid-request are normal in fault tests; stay quiet
@@ -291,6 +299,12 @@ class SimServer(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+        # Kept-alive connections would otherwise go on answering after the "service" is gone.
+        with self._open_lock:
+            connections = list(self._open)
+        for connection in connections:
+            with contextlib.suppress(OSError):  # already closed by the client
+                connection.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
 

@@ -188,3 +188,15 @@ def test_stop_removes_the_workdir_and_frees_ports() -> None:
     assert not workdir.exists()
     with httpx.Client(trust_env=False, verify=context) as http, pytest.raises(httpx.ConnectError):
         http.get(url + "/")
+
+
+def test_stop_cuts_kept_alive_connections() -> None:
+    from credly_connector.simulator.runner import start_simulator
+
+    simulator = start_simulator("demo")
+    context = ssl.create_default_context(cadata=simulator.ca_path.read_text())
+    with httpx.Client(trust_env=False, verify=context) as http:
+        assert http.get(simulator.urls.credly_web + "/").status_code == 200  # pooled now
+        simulator.stop()
+        with pytest.raises(httpx.TransportError):
+            http.get(simulator.urls.credly_web + "/")
