@@ -188,7 +188,10 @@ def test_sigkill_at_any_point_then_the_next_run_ends_with_exactly_the_oracle(
     state = open_readonly(state_path(tmp_path / "state", "demo"))
     assert state is not None
     outcomes = [c.outcome for c in state.crawl_history(3)]
-    assert outcomes[1] == "interrupted" and outcomes[0] == "succeeded"
+    assert outcomes[0] == "succeeded"
+    # Killed right around the final commit, the crawl may or may not have been recorded.
+    around_commit = point.startswith("after_last")
+    assert outcomes[1] in ({"interrupted", "succeeded"} if around_commit else {"interrupted"})
     # Every item the state remembers exists, with a confirmed hash.
     items = state.items()
     assert set(items) == set(graph_view(big_sim))
