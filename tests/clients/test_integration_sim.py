@@ -295,3 +295,24 @@ def test_graph_delta_link_round_trip_and_expiry(fresh_sim: Simulator, tmp_path: 
     fresh_sim.expire_delta_tokens()
     with pytest.raises(DeltaExpiredError):
         client.users_delta(second.delta_link)
+
+
+def test_credly_token_expiring_mid_run_is_renewed_once(
+    fresh_sim: Simulator, tmp_path: Path
+) -> None:
+    import time
+
+    fresh_sim.set_faults(credly_token_lifetime_seconds=1)
+    # A frozen clock: the client believes its token is fresh, so only the server's 401 can
+    # trigger the renewal.
+    client = credly(settings_for(fresh_sim, tmp_path), clock=lambda: 0.0)
+    client.get_organization()
+    time.sleep(1.2)
+    fresh_sim.clear_request_log()
+    assert client.get_organization().id == ORG
+    log = [(e.method, e.path, e.status) for e in fresh_sim.request_log()]
+    assert log == [
+        ("GET", f"/v1/organizations/{ORG}", 401),
+        ("POST", "/oauth/token", 200),
+        ("GET", f"/v1/organizations/{ORG}", 200),
+    ]
