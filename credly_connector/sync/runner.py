@@ -252,7 +252,16 @@ class SyncRunner:
                     )
                     return users, delta.delta_link
         # Take the delta link before listing, so changes made while listing replay next time.
-        link = self.clients.latest_delta_link() if self.clients.latest_delta_link else None
+        link = None
+        if self.clients.latest_delta_link is not None:
+            try:
+                link = self.clients.latest_delta_link()
+            except CredlyctlError as exc:
+                self.warn(
+                    report,
+                    f"Could not start an Entra ID delta link ({exc.message}); incremental "
+                    "crawls will list every user.",
+                )
         users = list(self.clients.graph.iter_users())
         self.log.event("users_listed", users=len(users))
         return users, link

@@ -246,7 +246,7 @@ class SyncState:
 
     @property
     def is_new(self) -> bool:
-        """True until a crawl has ever written to Graph from this state."""
+        """True until a crawl has written to Graph or completed with this state."""
         return self.get_meta("first_write") is None
 
     # ---- crawls ----------------------------------------------------------------------------
@@ -291,6 +291,13 @@ class SyncState:
                     )
                 else:
                     tx.execute("DELETE FROM delta WHERE name = 'users'")
+            if outcome in ("succeeded", "partial"):
+                # A completed crawl is a baseline even if it wrote nothing: no later crawl needs
+                # the missing-state clean-up.
+                tx.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('first_write', ?)",
+                    (_iso(now or utcnow()),),
+                )
             tx.execute(
                 "UPDATE crawls SET ended_at = ?, outcome = ?, counts = ?, errors = ? WHERE id = ?",
                 (

@@ -156,3 +156,17 @@ def test_lock_refuses_a_second_holder_and_is_released_on_death(tmp_path: Path) -
     lock = SyncLock(lock_path)
     lock.acquire("contoso")  # the kernel released the dead holder's lock
     lock.release()
+
+
+def test_a_completed_crawl_ends_the_missing_state_period_even_without_writes(
+    tmp_path: Path,
+) -> None:
+    state = open_state(tmp_path / "s.sqlite3", "contoso")
+    crawl = state.begin_crawl("full")
+    state.finish_crawl(crawl, "failed", {}, [])
+    assert state.is_new
+    crawl = state.begin_crawl("full")
+    state.finish_crawl(crawl, "succeeded", {}, [])
+    assert not state.is_new
+    state.forget_connection()
+    assert state.is_new
