@@ -319,3 +319,31 @@ def test_expiry_uses_the_contexts_clock(tmp_path: Path) -> None:
     ctx = context(tmp_path, entra={"client_secret_expires": date(2026, 12, 1)})
     ctx.now = NOW.replace(year=2027)
     assert one(ctx, "entra.secret_expiry").status == CheckStatus.FAIL
+
+
+def test_config_valid_passes_for_a_clean_production_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_CREDLY_SECRET", "credly-secret-from-env-42")
+    monkeypatch.setenv("TEST_ENTRA_SECRET", "entra-secret-from-env-42")
+    path = tmp_path / "credlyctl.toml"
+    path.write_text(
+        "[instances.contoso.credly]\n"
+        'org_id = "ba92621f-f22c-41e5-9157-c2dc274e3cf0"\n'
+        'client_id = "contoso-sync"\n'
+        'client_secret = { env = "TEST_CREDLY_SECRET" }\n'
+        "[instances.contoso.entra]\n"
+        'tenant_id = "11111111-2222-3333-4444-555555555555"\n'
+        'client_id = "66666666-7777-8888-9999-000000000000"\n'
+        'client_secret = { env = "TEST_ENTRA_SECRET" }\n',
+        encoding="utf-8",
+    )
+    path.chmod(0o600)
+    ctx = DiagnosticContext.load(path, None)
+    ids = ["config.valid", "credly.org_id_format", "config.multiple_orgs", "credly.endpoint"]
+    results = {r.check_id: r for r in registry.run_checks(ctx, ids)}
+    assert {k: str(r.status) for k, r in results.items()} == dict.fromkeys(ids, "ok")
+    monkeypatch.delenv("TEST_ENTRA_SECRET")
+    broken = registry.run_checks(DiagnosticContext.load(path, None), ["config.valid"])[0]
+    assert broken.status == CheckStatus.FAIL and broken.cause == "config_invalid"
+    assert "TEST_ENTRA_SECRET" in broken.explanation + broken.fix
