@@ -1,0 +1,90 @@
+"""Secret references of an instance: environment variables, files, inline values."""
+
+from __future__ import annotations
+
+import os
+
+from credly_connector.config import model as m
+from credly_connector.config.findings import error, warning
+from credly_connector.config.resolve_base import ResolverBase
+from credly_connector.secrets import Secret
+
+
+class SecretsMixin(ResolverBase):
+    def secret(self, section: str, key: str, ref: m.SecretRef | None) -> Secret | None:
+        if ref is None:
+            return None
+        path = self.path(section, key)
+        if ref.env is not None:
+            value = self.ctx.environ.get(ref.env)
+            if value is None or value == "":
+                state = "is not set" if value is None else "is set but empty"
+                self.add(
+                    error(
+                        "CFG010",
+                        path,
+                        f"The environment variable {ref.env} {state}.",
+                        f"Set {ref.env} in the environment that runs credlyctl, or change the "
+                        "reference.",
+                    )
+                )
+                return None
+            return Secret(value, f"env:{ref.env}")
+        if ref.file is not None:
+            file = self.file_path(ref.file)
+            value = ""
+            try:
+                value = file.read_text(encoding="utf-8-sig").strip()
+            except FileNotFoundError:
+                problem = "does not exist"
+            except (OSError, UnicodeDecodeError) as exc:
+                problem = f"cannot be read ({getattr(exc, 'strerror', None) or type(exc).__name__})"
+            else:
+                problem = "is empty" if not value else ""
+            if problem:
+                self.add(
+                    error(
+                        "CFG011",
+                        path,
+                        f"The secret file {file} {problem}.",
+                        "Create the file holding only the secret, readable by the account "
+                        "that runs credlyctl, or change the reference.",
+                    )
+                )
+                return None
+            return Secret(value, f"file:{file}")
+        value = ref.value or ""
+        origin = self.raw.origin(section, key)
+        if not value:
+            self.add(error("CFG004", path, "The secret is empty.", "Fill it in or remove the key."))
+            return None
+        if origin == "file":
+            self.inline_secret_paths.append(path)
+            self.add(
+                warning(
+                    "CFG017",
+                    path,
+                    "The secret is written inline in the configuration file.",
+                    f'Move it out: {key} = {{ env = "VARIABLE" }} or {key} = '
+                    '{ file = "/path/to/secret" }.',
+                )
+            )
+            self.check_file_mode(path)
+        return Secret(value, "inline" if origin == "file" else origin)
+
+    def check_file_mode(self, path: str) -> None:
+        mode = self.ctx.file_mode
+        if mode is None or os.name == "nt" or not mode & 0o077:
+            return
+        if len(self.inline_secret_paths) > 1:
+            return  # one warning per instance is enough
+        self.add(
+            warning(
+                "CFG018",
+                path,
+                f"{self.ctx.config_path} holds an inline secret and can be read by other "
+                f"users (mode {mode & 0o777:o}).",
+                f"chmod 600 {self.ctx.config_path}, or move the secret to an environment "
+                "variable or a file.",
+            )
+        )
