@@ -329,3 +329,62 @@ def _position(urls: list[str], source_id: str) -> int:
         if (source_id_of(url) or "").lower() == source_id.lower():
             return index
     return 0
+
+
+def run_setup(
+    settings: InstanceSettings,
+    *,
+    progress: Callable[[str], None] = lambda message: None,
+    schema_timeout: float = 1200.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SetupReport:
+    """Setup with real clients, recording in the state when it created the connection."""
+    from credly_connector.sync.clients import build_clients
+    from credly_connector.sync.state import open_state, state_path
+
+    clients = build_clients(settings)
+    try:
+
+        def org_url() -> str:
+            return clients.credly.get_organization().vanity_url or ""
+
+        report = Setup(
+            settings,
+            clients.graph,
+            org_web_url=org_url,
+            progress=progress,
+            schema_timeout=schema_timeout,
+            sleep=sleep,
+        ).setup()
+    finally:
+        clients.close()
+    if report.created_connection:
+        # A connection created just now holds no item: the first crawl needs no clean-up.
+        state = open_state(state_path(settings.sync.state_dir, settings.name), settings.name)
+        try:
+            state.connection_created()
+        finally:
+            state.close()
+    return report
+
+
+def run_teardown(settings: InstanceSettings) -> SetupReport:
+    """Teardown with real clients; the state forgets the items of the deleted connection."""
+    from credly_connector.sync.clients import build_clients
+    from credly_connector.sync.state import open_readonly, open_state, state_path
+
+    clients = build_clients(settings)
+    try:
+        report = Setup(settings, clients.graph).teardown()
+    finally:
+        clients.close()
+    path = state_path(settings.sync.state_dir, settings.name)
+    existing = open_readonly(path)
+    if existing is not None:
+        existing.close()
+        state = open_state(path, settings.name)
+        try:
+            state.forget_connection()
+        finally:
+            state.close()
+    return report

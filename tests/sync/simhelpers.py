@@ -21,7 +21,7 @@ from credly_connector.simulator.runner import Simulator
 from credly_connector.simulator.scenario import load_scenario
 from credly_connector.sync.clients import build_clients
 from credly_connector.sync.runner import SyncOptions, SyncReport, run_sync
-from credly_connector.sync.setup import Setup, SetupReport
+from credly_connector.sync.setup import SetupReport, run_setup
 
 CONNECTION = "credlybadges"
 _MAIN = "from credly_connector.cli.app import main; main()"
@@ -44,18 +44,7 @@ def settings_of(config: Path) -> InstanceSettings:
 
 
 def do_setup(settings: InstanceSettings) -> SetupReport:
-    clients = build_clients(settings)
-    try:
-        report = Setup(settings, clients.graph, sleep=lambda s: None).setup()
-    finally:
-        clients.close()
-    if report.created_connection:
-        from credly_connector.sync.state import open_state, state_path
-
-        state = open_state(state_path(settings.sync.state_dir, settings.name), settings.name)
-        state.connection_created()
-        state.close()
-    return report
+    return run_setup(settings, sleep=lambda seconds: None)
 
 
 def do_sync(settings: InstanceSettings, **options: Any) -> SyncReport:

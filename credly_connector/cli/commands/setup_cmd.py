@@ -15,8 +15,7 @@ from credly_connector.cli.output import Outcome, run_command, stderr_console
 from credly_connector.config.resolved import InstanceSettings
 from credly_connector.errors import UsageError
 from credly_connector.exit_codes import ExitCode
-from credly_connector.sync.setup import Setup, SetupReport
-from credly_connector.sync.state import open_readonly, open_state, state_path
+from credly_connector.sync.setup import SetupReport, run_setup, run_teardown
 
 ORDER = 30
 
@@ -73,31 +72,11 @@ def setup_command(
         progress = stderr_console()
 
         def work(settings: InstanceSettings) -> dict[str, Any]:
-            from credly_connector.sync.clients import build_clients
-
-            clients = build_clients(settings)
-            try:
-
-                def org_url() -> str:
-                    return clients.credly.get_organization().vanity_url or ""
-
-                report = Setup(
-                    settings,
-                    clients.graph,
-                    org_web_url=org_url,
-                    progress=lambda message: progress.print(message),
-                    schema_timeout=timeout,
-                ).setup()
-            finally:
-                clients.close()
-            if report.created_connection:
-                state = open_state(
-                    state_path(settings.sync.state_dir, settings.name), settings.name
-                )
-                try:
-                    state.connection_created()
-                finally:
-                    state.close()
+            report = run_setup(
+                settings,
+                progress=lambda message: progress.print(message),
+                schema_timeout=timeout,
+            )
             return _report_dict(report)
 
         results, code = for_each_instance(config, names, work, lambda r: ExitCode.OK)
@@ -122,8 +101,6 @@ def teardown_command(
         names = instance_names(config, instance, False)
 
         def work(settings: InstanceSettings) -> dict[str, Any]:
-            from credly_connector.sync.clients import build_clients
-
             connection_id = settings.graph.connection_id
             if not yes:
                 if json_output or not sys.stdin.isatty():
@@ -142,20 +119,7 @@ def teardown_command(
                         "",
                         error_id="teardown_cancelled",
                     )
-            clients = build_clients(settings)
-            try:
-                report = Setup(settings, clients.graph).teardown()
-            finally:
-                clients.close()
-            path = state_path(settings.sync.state_dir, settings.name)
-            existing = open_readonly(path)
-            if existing is not None:
-                existing.close()
-                state = open_state(path, settings.name)
-                try:
-                    state.forget_connection()
-                finally:
-                    state.close()
+            report = run_teardown(settings)
             return _report_dict(report)
 
         results, code = for_each_instance(config, names, work, lambda r: ExitCode.OK)

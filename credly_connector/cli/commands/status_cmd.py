@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import typer
@@ -12,76 +11,10 @@ from rich.table import Table
 from credly_connector.cli.commands.sync_cmd import AllOption, for_each_instance, instance_names
 from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption
 from credly_connector.cli.output import Outcome, run_command
-from credly_connector.config.resolved import InstanceSettings
-from credly_connector.errors import CredlyctlError
 from credly_connector.exit_codes import ExitCode
-from credly_connector.sync.connection import connection_state
-from credly_connector.sync.schedule import schedule_for
-from credly_connector.sync.state import CrawlRecord, SyncLock, open_readonly, state_path
+from credly_connector.sync.status import instance_status
 
 ORDER = 32
-
-
-def _crawl(crawl: CrawlRecord | None) -> dict[str, Any] | None:
-    return crawl.to_dict() if crawl else None
-
-
-def instance_status(settings: InstanceSettings) -> dict[str, Any]:
-    from credly_connector.sync.clients import build_clients
-
-    connection: dict[str, Any] = {"id": settings.graph.connection_id, "state": None, "error": None}
-    remote_failed = False
-    clients = build_clients(settings)
-    try:
-        found = clients.graph.get_connection(settings.graph.connection_id)
-        connection["state"] = connection_state(found) if found is not None else "missing"
-    except CredlyctlError as exc:
-        connection["error"] = exc.to_dict()
-        remote_failed = exc.exit_code == ExitCode.REMOTE
-        if not remote_failed:
-            raise
-    finally:
-        clients.close()
-    path = state_path(settings.sync.state_dir, settings.name)
-    state = open_readonly(path)
-    try:
-        schedule = schedule_for(state, settings.sync)
-        history = state.crawl_history(20) if state else []
-        items = len(state.items()) if state else 0
-    finally:
-        if state is not None:
-            state.close()
-    now = datetime.now(UTC)
-    due, why = schedule.due(now)
-    recent_errors = [
-        {"crawl_id": c.id, "started_at": c.started_at.isoformat(), **e}
-        for c in history
-        for e in c.errors
-    ][:10]
-    last = history[0] if history else None
-    problems = connection["state"] != "ready" or (
-        last is not None and last.outcome not in ("succeeded", "running")
-    )
-    code = ExitCode.REMOTE if remote_failed else (ExitCode.PROBLEMS if problems else ExitCode.OK)
-    return {
-        "instance": settings.name,
-        "state_path": str(path),
-        "connection": connection,
-        "sync_running": SyncLock(
-            settings.sync.state_dir / f"{settings.name}.lock"
-        ).held_elsewhere(),
-        "items": items,
-        "last_crawl": _crawl(last),
-        "last_full_crawl": _crawl(schedule.last_full),
-        "last_incremental_crawl": _crawl(schedule.last_incremental),
-        "next_crawl": {
-            "kind_due_now": due,
-            "reason": why,
-            "due_at": schedule.next_due.isoformat() if schedule.next_due else None,
-        },
-        "recent_errors": recent_errors,
-        "exit_code": int(code),
-    }
 
 
 def _when(crawl: dict[str, Any] | None) -> str:
