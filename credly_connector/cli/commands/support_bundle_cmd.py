@@ -17,7 +17,7 @@ ORDER = 90
 
 
 def _status(settings: InstanceSettings) -> dict[str, Any]:
-    from credly_connector.cli.commands.status_cmd import instance_status
+    from credly_connector.sync.status import instance_status
 
     return instance_status(settings)
 
