@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from credly_connector.config.resolved import SyncSettings
 from credly_connector.errors import UsageError
@@ -125,3 +127,22 @@ def test_delta_applies_changes_and_removals_to_the_snapshot() -> None:
     changed = user("b", "b@c.com", enabled=False)
     result = apply_delta([a, b], [changed], [("a", "deleted")])
     assert result == [changed]
+
+
+sources = st.lists(st.sampled_from(["a", "b", "c", "entra", "other", "x"]), unique=True)
+
+
+@given(existing=sources, ours=st.sampled_from(["a", "b", "c"]))
+def test_source_insertion_invariants(existing: list[str], ours: str) -> None:
+    credlyctl = {"a", "b", "c"} & set(existing)
+    urls = [url(s) for s in existing]
+    result = insert_source(urls, url(ours), ours, credlyctl)
+    ids = [source_id_of(u) for u in result]
+    # Every entry is kept, ours exactly once.
+    assert sorted(ids) == sorted(set(existing) | {ours})
+    # Ours sits ahead of every source credlyctl did not create.
+    foreign = [i for i, s in enumerate(ids) if s not in credlyctl | {ours}]
+    assert not foreign or ids.index(ours) < foreign[0]
+    # Nothing else changes order, and a second run changes nothing.
+    assert [s for s in ids if s != ours] == [s for s in existing if s != ours]
+    assert insert_source(result, url(ours), ours, credlyctl | {ours}) == result
