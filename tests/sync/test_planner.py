@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from credly_connector.identity.entities import content_hash, item_body, item_id
 from credly_connector.sync.planner import Action, PlanInputs, Reason, plan_sync
 from credly_connector.sync.state import ItemRecord
@@ -144,3 +147,54 @@ def test_only_user_ids_limits_the_plan_to_those_users() -> None:
 def test_opted_out_recipient_email_is_skipped_even_without_a_user() -> None:
     p = plan(badges=[badge("1", "left@c.com")], opt_out=["left@c.com"])
     assert dict(p.badge_skips) == {"user_opted_out": 1}
+
+
+people = st.lists(
+    st.tuples(st.sampled_from(["p1", "p2", "p3", "p4"]), st.booleans(), st.integers(0, 2)),
+    unique_by=lambda p: p[0],
+)
+issued = st.lists(
+    st.tuples(
+        st.sampled_from(["p1", "p2", "p3", "p4", "P1", "zz"]),
+        st.sampled_from(["accepted", "pending", "revoked", "odd"]),
+        st.booleans(),
+    ),
+    max_size=8,
+)
+
+
+@given(before=people, after=people, badges_before=issued, badges_after=issued)
+def test_applying_a_plan_converges_and_no_deletion_is_lost(
+    before: list[Any], after: list[Any], badges_before: list[Any], badges_after: list[Any]
+) -> None:
+    def users(spec: list[Any]) -> list[Any]:
+        return [
+            user(f"{name}-id", f"{name}@c.com", enabled=enabled, licenses=licenses)
+            for name, enabled, licenses in spec
+        ]
+
+    def badges(spec: list[Any]) -> list[Any]:
+        return [
+            badge(str(n), f"{who}@c.com", state=state, public=public)
+            for n, (who, state, public) in enumerate(spec)
+        ]
+
+    graph: dict[str, str] = {}  # item id -> hash: what "Graph" holds
+    items: dict[str, ItemRecord] = {}
+
+    def apply(p: Any) -> None:
+        for op in p.ops:
+            if op.action is Action.DELETE:
+                graph.pop(op.item_id, None)
+                items.pop(op.item_id, None)
+            elif op.action is not Action.UNCHANGED:
+                graph[op.item_id] = op.hash
+                items[op.item_id] = record(op.user_id, op.hash)
+
+    apply(plan(users=users(before), badges=badges(badges_before), items=items))
+    second = plan(users=users(after), badges=badges(badges_after), items=dict(items))
+    apply(second)
+    expected = {item_id(op.user_id) for op in second.ops if op.action is not Action.DELETE}
+    assert set(graph) == expected  # items of users who stopped qualifying are gone
+    again = plan(users=users(after), badges=badges(badges_after), items=dict(items))
+    assert all(op.action is Action.UNCHANGED for op in again.ops)
