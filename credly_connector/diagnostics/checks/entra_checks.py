@@ -54,7 +54,7 @@ def entra_token(ctx: DiagnosticContext) -> CheckResult:
             **exc.support_details(),
         )
         cause = f"AADSTS{exc.codes[0]}" if exc.codes else "entra_token_refused"
-        return fail(exc.message, exc.fix or exc.hint, evidence=evidence, cause=cause)
+        return fail(exc.message, exc.hint or exc.fix or "", evidence=evidence, cause=cause)
     except CredlyctlError as exc:
         kind = getattr(exc, "kind", None)
         evidence["error"] = exc.error_id or type(exc).__name__
