@@ -348,3 +348,38 @@ def test_without_microsofts_connector_other_sources_pass(tmp_path: Path) -> None
         results = diagnose(ready, tmp_path)
         assert by_id(results, "graph.other_sources")[0].status == CheckStatus.OK
         assert problems(results) == {("config.valid", "warn")}
+
+
+# -- inferred Credly behaviours: every plausible answer gives the same diagnosis ------------------
+
+
+@pytest.mark.parametrize("status", [403, 404])
+def test_foreign_org_is_an_org_id_problem_whatever_credly_answers(
+    tmp_path: Path, status: int
+) -> None:
+    with start_simulator("demo", switches={"foreign_org_status": status}) as sim:
+        ready = Ready(sim, tmp_path / "state", tmp_path / "unused.toml")
+        results = diagnose(
+            ready,
+            tmp_path,
+            org_id="a7b9c1d3-2e4f-4a6b-9c8d-0e1f2a3b4c5d",
+            ids=["credly.credentials"],
+        )
+        credly = by_id(results, "credly.credentials")[0]
+        assert credly.status == CheckStatus.FAIL and credly.table_row == "invalid-org-id"
+        visible = credly.evidence["visible_organizations"]
+        assert [o["name"] for o in visible] == ["Contoso Ltd"]
+
+
+@pytest.mark.parametrize("where", ["token", "api"])
+def test_missing_scope_is_found_wherever_credly_reports_it(tmp_path: Path, where: str) -> None:
+    with start_simulator("demo", switches={"scope_error": where}) as sim:
+        ready = Ready(sim, tmp_path / "state", tmp_path / "unused.toml")
+        results = diagnose(
+            ready,
+            tmp_path,
+            credly_client_id="contoso-templates-only-3c9e1d",
+            ids=["credly.credentials"],
+        )
+        credly = by_id(results, "credly.credentials")[0]
+        assert (credly.status, credly.cause) == (CheckStatus.FAIL, "credly_scope_missing")
