@@ -249,8 +249,12 @@ def credly_credentials(ctx: DiagnosticContext) -> CheckResult:
             exc.message,
             exc.hint,
             evidence=evidence,
-            table_row="bad-client-credentials",
-            cause="credly_credentials_missing",
+            table_row="bad-client-credentials"
+            if exc.error_id == "credly.missing_credentials"
+            else None,
+            cause="credly_credentials_missing"
+            if exc.error_id == "credly.missing_credentials"
+            else "credly_config",
         )
     evidence["organization"] = organization.name
     evidence["vanity_url"] = organization.vanity_url
