@@ -96,8 +96,23 @@ def stderr_console() -> Console:
     return console
 
 
+def _scrub_values(value: Any) -> Any:
+    # Scrub strings one by one, never the serialized text: a secret that happens to equal
+    # `true` or a key name must not be able to break the JSON document.
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {scrub(str(key)): _scrub_values(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub_values(item) for item in value]
+    if isinstance(value, (bool, int, float)) or value is None:
+        return value
+    return scrub(str(value))
+
+
 def write_json(document: dict[str, Any]) -> None:
-    sys.stdout.write(scrub(json.dumps(document, indent=2, default=str, ensure_ascii=False)) + "\n")
+    text = json.dumps(_scrub_values(document), indent=2, ensure_ascii=False)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 

@@ -46,3 +46,23 @@ def test_scrub_removes_known_values_and_tokens() -> None:
 def test_scrub_ignores_values_too_short_to_be_secrets() -> None:
     register_secret_value("ab")
     assert scrub("abc") == "abc"
+
+
+def test_json_output_stays_valid_when_a_secret_equals_a_json_word(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from credly_connector import secrets
+    from credly_connector.cli.output import write_json
+
+    # A private registry: these silly "secrets" must not leak into other tests' output.
+    monkeypatch.setattr(secrets, "_KNOWN_VALUES", set())
+    Secret("true", "inline")
+    Secret("null", "inline")
+    write_json({"status": "ok", "flag": True, "note": "value true here", "n": None})
+    document = json.loads(capsys.readouterr().out)
+    assert document["flag"] is True
+    assert document["n"] is None
+    assert document["status"] == "ok"
+    assert "true" not in document["note"]
