@@ -58,8 +58,12 @@ class FakeGraph:
         self.users = users
         self.plans: dict[str, list[dict[str, Any]]] = {u.id: EXCHANGE for u in users}
         self.items: dict[str, dict[str, Any]] = {}
-        self.connection: dict[str, Any] | None = {"id": "credlybadges", "state": "ready"}
-        self.sources = [{"sourceId": "credlybadges"}]
+        self.connection: dict[str, Any] | None = {
+            "id": "credlybadges",
+            "state": "ready",
+            "contentCategory": "people",
+        }
+        self.sources = [{"sourceId": "credlybadges"}, {"sourceId": "entra", "kind": "MSEntra"}]
         self.urls = [SOURCE_URL.format("credlybadges"), SOURCE_URL.format("entra")]
 
     def find_users_by_addresses(self, addresses: list[str]) -> list[DirectoryUser]:
@@ -242,11 +246,12 @@ def test_mixed_case_recipient_is_found_despite_a_case_sensitive_filter(world: Wo
 
 def test_connection_not_ready_and_profile_source_not_first(world: World) -> None:
     world.graph.urls.reverse()
-    assert world.explain("ann.lee@contoso.com")[2] == ["profile_source_not_first"]
-    world.graph.sources = []
+    assert world.explain("ann.lee@contoso.com")[2] == ["profile_source_behind_entra"]
+    world.graph.urls.reverse()
+    world.graph.sources = world.graph.sources[1:]
     assert world.explain("ann.lee@contoso.com")[2] == ["profile_source_missing"]
-    world.graph.connection = {"id": "credlybadges", "state": "draft"}
-    assert world.explain("ann.lee@contoso.com")[2] == ["connection_not_ready"]
+    world.graph.connection = {"id": "credlybadges", "state": "draft", "contentCategory": "people"}
+    assert world.explain("ann.lee@contoso.com")[2] == ["connection_draft"]
 
 
 def test_synced_fails_before_any_crawl(tmp_path: Path) -> None:

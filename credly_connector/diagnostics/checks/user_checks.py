@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from credly_connector.diagnostics import user_lookup as lookup
 from credly_connector.diagnostics.context import DiagnosticContext
-from credly_connector.diagnostics.model import CheckResult, fail, note, ok, skipped, warn
+from credly_connector.diagnostics.model import PASSING, CheckResult, fail, note, ok, skipped, warn
 from credly_connector.diagnostics.registry import register
 from credly_connector.identity.addresses import MatchKey, primary_smtp
 from credly_connector.identity.eligibility import BadgeSkip, UserSkip, user_skip_reasons
@@ -418,78 +418,47 @@ def check_badges(ctx: DiagnosticContext) -> list[CheckResult]:
 # -- connection seen from the person's side ------------------------------------------------
 
 
-def _source_ids(sources: list[Any]) -> set[str]:
-    return {str(s.get("sourceId", "")).lower() for s in sources if isinstance(s, dict)}
-
-
-def _prioritized(settings_doc: Any) -> list[str]:
-    entries = settings_doc if isinstance(settings_doc, list) else [settings_doc]
-    for entry in entries:
-        if isinstance(entry, dict) and not entry.get("name"):
-            urls = entry.get("prioritizedSourceUrls")
-            return [str(u) for u in urls] if isinstance(urls, list) else []
-    return []
-
-
 @register(
     CONNECTION,
     "Connection ready and profile source first",
     scope="user",
-    table_rows=("initial-sync-incomplete",),
+    table_rows=(ROW_INITIAL,),
     cause="The connection does not exist or is not ready, or it is not a profile source ahead "
     "of the Entra ID source.",
     fix="Run `credlyctl setup`.",
 )
 def check_connection(ctx: DiagnosticContext) -> list[CheckResult]:
-    settings = ctx.require_settings()
-    connection_id = settings.graph.connection_id
-    connection = ctx.connection()
-    state = connection.get("state") if isinstance(connection, dict) else None
-    evidence: dict[str, Any] = {"connection_id": connection_id, "connection_state": state}
-    if connection is None or state != "ready":
-        what = "does not exist" if connection is None else f"is in state '{state}'"
-        return [
-            fail(
-                f"The connection {connection_id} {what}, so no item can be written yet.",
-                "Run `credlyctl setup`, then `credlyctl sync`.",
-                evidence=evidence,
-                table_row=ROW_INITIAL,
-                cause="connection_missing" if connection is None else "connection_not_ready",
-            )
+    """The person's side of the connection checks, with their very results and cause ids.
+
+    explain-user runs the user checks only, so it asks the same questions as
+    graph.connection_state, graph.profile_source and graph.profile_priority (answered from the
+    context's shared lookups: no extra request when diagnose runs both).
+    """
+    from credly_connector.diagnostics.checks import graph_checks
+
+    found: list[CheckResult] = []
+    for question in (
+        graph_checks.connection_state,
+        graph_checks.profile_source,
+        graph_checks.profile_priority,
+    ):
+        outcome = question(ctx)
+        failing = [
+            replace(r, check_id="", title="")
+            for r in (outcome if isinstance(outcome, list) else [outcome])
+            if r.status not in PASSING
         ]
-    results: list[CheckResult] = []
-    registered = connection_id.lower() in _source_ids(ctx.profile_sources())
-    urls = _prioritized(ctx.profile_settings())
-    evidence["profile_source_registered"] = registered
-    evidence["prioritized_source_urls"] = urls
-    mine = [i for i, u in enumerate(urls) if connection_id.lower() in u.lower()]
-    if not registered:
-        results.append(
-            fail(
-                f"The connection {connection_id} is not registered as a profile source, so its "
-                "items never reach profiles.",
-                "Run `credlyctl setup` to register it.",
-                evidence=evidence,
-                cause="profile_source_missing",
-            )
-        )
-    elif not mine or mine[0] != 0:
-        position = f"at position {mine[0] + 1}" if mine else "missing"
-        results.append(
-            fail(
-                f"The profile source {connection_id} is {position} in the prioritized source "
-                "list; it must come first for its awards and certifications to be shown.",
-                "Run `credlyctl setup`, which puts it first and keeps every other entry.",
-                evidence=evidence,
-                cause="profile_source_not_first",
-            )
-        )
-    if results:
-        return results
+        found += failing
+        if failing and question is graph_checks.connection_state:
+            break  # without a ready connection the profile source questions are moot
+    if found:
+        return found
+    connection_id = ctx.require_settings().graph.connection_id
     return [
         ok(
-            f"The connection {connection_id} is ready and first among the profile sources.",
-            evidence=evidence,
+            f"The connection {connection_id} is ready and registered as a profile source ahead "
+            "of Microsoft Entra ID.",
+            evidence={"connection_id": connection_id},
         )
     ]
 
