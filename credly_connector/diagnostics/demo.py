@@ -67,6 +67,11 @@ CONNECTION_CASES: tuple[ConnectionCase, ...] = (
     ConnectionCase(
         "wrong-endpoint-url", "the API host as Credly URL", {"base_url": "https://api.credly.com"}
     ),
+    ConnectionCase(
+        "fixed-schema",
+        "an extra schema property in the configuration",
+        {"graph_lines": ['properties = ["skills"]']},
+    ),
 )
 
 # Megan accepts her badge after the first full crawl (the not-synced-yet row).
@@ -132,10 +137,14 @@ def _scripted(diagnosis: Diagnosis, row: str | None) -> bool:
 def _config_text(sim: Any, folder: Path, change: dict[str, Any] | None = None) -> str:
     options = dict(change or {})
     base_url = options.pop("base_url", None)
+    graph_lines: list[str] = options.pop("graph_lines", [])
     connector = sim.scenario.get("connector", {})
     text = str(sim.config_toml(INSTANCE, state_dir=folder / "state", **options))
     if base_url:
         text = re.sub(r"^base_url = .*$", f'base_url = "{base_url}"', text, count=1, flags=re.M)
+    for line in graph_lines:
+        section = f"[instances.{INSTANCE}.graph]\n"
+        text = text.replace(section, section + line + "\n", 1)
     if connector.get("second_org_id") and not change:
         # A second instance for the second Credly organization: one instance per organization.
         text += "\n" + sim.config_toml(

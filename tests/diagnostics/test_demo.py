@@ -12,8 +12,8 @@ from tests.diagnostics.explain_support import scenario_secrets
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-# Expected-behaviour rows show as notes and the fixed schema as a passing check, not as causes.
-NOT_CAUSES = {"copilot-cites-office", "fixed-schema"}
+# The expected-behaviour row shows as a note on the healthy user, not as a cause.
+NOT_CAUSES = {"copilot-cites-office"}
 
 
 def test_demo_json_covers_every_row_as_scripted() -> None:
