@@ -156,3 +156,10 @@ def test_unknown_check_id_is_a_usage_error(tenant: Tenant) -> None:
     result = tenant.invoke("diagnose", "--only", "user.identiy")
     assert result.exit_code == 2
     assert "user.identity" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["explain-user", "diagnose"])
+def test_a_value_that_is_not_an_email_is_a_usage_error(tenant: Tenant, command: str) -> None:
+    result = tenant.invoke(command, "alex.wilber")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: 'alex.wilber' is not an email address.")

@@ -11,7 +11,7 @@ from rich.console import Console
 from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption, StrictOption
 from credly_connector.cli.output import Outcome, run_command
 from credly_connector.diagnostics.model import CheckResult, CheckStatus
-from credly_connector.errors import ConfigError
+from credly_connector.errors import ConfigError, UsageError
 from credly_connector.exit_codes import ExitCode, combine
 
 if TYPE_CHECKING:
@@ -47,6 +47,16 @@ def build_context(config: Path | None, instance: str | None) -> DiagnosticContex
     except ConfigError as exc:
         return DiagnosticContext(None, config_error=exc, config_path=config, instance=instance)
     return DiagnosticContext(settings, config_path=config, instance=instance)
+
+
+def _check_email(email: str | None) -> None:
+    if email is not None and ("@" not in email or email.strip() != email or " " in email):
+        raise UsageError(
+            f"{email!r} is not an email address.",
+            "Give the person's address as it appears in Credly or the directory, e.g. "
+            "`credlyctl explain-user jane.doe@contoso.com`.",
+            error_id="bad-email",
+        )
 
 
 def render_result(console: Console, result: CheckResult, *, verbose: bool) -> None:
@@ -141,6 +151,7 @@ def explain_user_command(
     def body() -> Outcome:
         from credly_connector.diagnostics.explain import explain_user
 
+        _check_email(email)
         ctx = build_context(config, instance)
         if ctx.config_error is not None:
             raise ctx.config_error
@@ -212,6 +223,7 @@ def diagnose_command(
     def body() -> Outcome:
         from credly_connector.diagnostics.explain import diagnose
 
+        _check_email(email)
         ctx = build_context(config, instance)
         return _outcome(ctx, diagnose(ctx, email, only=only, strict=strict), verbose)
 
