@@ -125,7 +125,6 @@ class DemoReport:
 
 
 Progress = Callable[[DemoStep], None]
-StatusFunction = Callable[[Any], dict[str, Any]]
 
 
 def _scripted(diagnosis: Diagnosis, row: str | None) -> bool:
@@ -167,14 +166,14 @@ def _diagnose(config: Path, email: str | None) -> Diagnosis:
 
 
 def run_demo(
-    status: StatusFunction,
     *,
     progress: Progress = lambda step: None,
     workdir: Path | None = None,
 ) -> DemoReport:
-    """Run the whole demo; `status` is the status core (it lives with the status command)."""
+    """Run the whole demo through the same core functions the commands use."""
     from credly_connector.config.load import load_instance
     from credly_connector.simulator.runner import start_simulator
+    from credly_connector.sync.status import instance_status as status
 
     started = time.perf_counter()
     report = DemoReport()

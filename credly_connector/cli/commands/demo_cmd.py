@@ -101,12 +101,11 @@ def demo_command(json_output: JsonOption = False) -> None:
     """
 
     def body() -> Outcome:
-        from credly_connector.cli.commands.status_cmd import instance_status
         from credly_connector.diagnostics.demo import run_demo
 
         progress = stderr_console()
         progress.print(f"Starting the demo. {BANNER}")
-        report = run_demo(instance_status, progress=lambda step: progress.print(f"  {step.title}"))
+        report = run_demo(progress=lambda step: progress.print(f"  {step.title}"))
         return Outcome(
             report.exit_code, report.to_dict(), lambda console: render_report(console, report)
         )
