@@ -115,7 +115,7 @@ def _run(config: Path, *args: str) -> tuple[dict[str, Any], float, float]:
 def _phases(log: Path) -> dict[str, float]:
     """Seconds spent reading, planning, writing and recording, from the crawl's log."""
     events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
-    stamp = {}
+    stamp: dict[str, list[datetime]] = {}
     for event in events:
         stamp.setdefault(event["event"], []).append(datetime.fromisoformat(event["time"]))
     start = stamp["crawl_start"][0]

@@ -136,7 +136,7 @@ def oracle(
         entry = expected.setdefault(
             user["id"].replace("-", ""), {"awards": [], "certifications": []}
         )
-        entry[category].append(template.get("name"))
+        entry[category].append(str(template.get("name")))
     return {k: {c: sorted(v) for c, v in e.items()} for k, e in expected.items()}
 
 
