@@ -66,6 +66,7 @@ DEFAULT_USER_PROPERTIES = (
     "userPrincipalName",
     "id",
 )
+_ALL = tuple(sorted(USER_PROPERTIES))
 DEFAULT_PAGE_SIZE = 100
 DELTA_PAGE_SIZE = 100
 MAX_DELTA_ID_FILTER = 50
@@ -221,7 +222,12 @@ class UsersApi:
         self.expired_code = str(options.get("delta_expired_code", "syncStateNotFound"))
         self._epoch = 0
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._cached: _Snapshot | None = None
+        # Which properties of which user changed at which sequence, seen by diffing snapshots;
+        # complete for every change after `_tracked_since` (a full reload restarts it).
+        self._prop_seq: dict[str, dict[str, int]] = {}
+        self._tracked_since: int | None = None
 
     def _seq(self) -> int:
         return int(self.directory.sequence)
@@ -237,13 +243,20 @@ class UsersApi:
             cached = self._cached
         if cached is not None and cached.seq == seq:
             return cached
-        snapshot = self._refreshed(cached) if cached is not None else None
-        if snapshot is None:
-            by_id = {str(user["id"]): user for user in self.directory.all_users()}
-            snapshot = _Snapshot(seq, sorted(by_id), by_id)
-        with self._lock:
-            self._cached = snapshot
-        return snapshot
+        with self._refresh_lock:
+            with self._lock:
+                cached = self._cached
+            if cached is not None and cached.seq == self._seq():
+                return cached
+            snapshot = self._refreshed(cached) if cached is not None else None
+            if snapshot is None:
+                seq = self._seq()
+                by_id = {str(user["id"]): user for user in self.directory.all_users()}
+                snapshot = _Snapshot(seq, sorted(by_id), by_id)
+                self._tracked_since = seq
+            with self._lock:
+                self._cached = snapshot
+            return snapshot
 
     def _refreshed(self, old: _Snapshot) -> _Snapshot | None:
         """Apply the few changes since `old` instead of copying a large directory again."""
@@ -253,14 +266,29 @@ class UsersApi:
         by_id = dict(old.by_id)
         for uid in deleted:
             by_id.pop(str(uid), None)
-        for uid in changed:
-            user = self.directory.get(str(uid))
+        for uid in map(str, changed):
+            user = self.directory.get(uid)
             if user is None:
-                by_id.pop(str(uid), None)
+                by_id.pop(uid, None)
+                continue
+            before = old.by_id.get(uid)
+            marks = self._prop_seq.setdefault(uid, {})
+            if before is None:
+                marks["*"] = seq  # new to the snapshot: every property counts as changed
             else:
-                by_id[str(uid)] = user
+                # Compare what Graph would show, so derived properties (assignedPlans) count.
+                shown_before, shown_now = project(before, _ALL), project(user, _ALL)
+                for prop in _ALL:
+                    if shown_before.get(prop) != shown_now.get(prop):
+                        marks[prop] = seq
+            by_id[uid] = user
         same_members = len(by_id) == len(old.by_id) and all(uid in old.by_id for uid in by_id)
         return _Snapshot(seq, old.ids if same_members else sorted(by_id), by_id)
+
+    def _selected_change(self, uid: str, select: tuple[str, ...] | None, since: int) -> bool:
+        marks = self._prop_seq.get(uid, {})
+        names = ("*", *(select or ()))
+        return any(marks.get(name, -1) > since for name in names)
 
     @staticmethod
     def _candidates(snapshot: _Snapshot, parsed: ParsedFilter | None) -> list[str]:
@@ -477,7 +505,13 @@ class UsersApi:
     def _changes_page(
         self, state: dict[str, Any], select: tuple[str, ...] | None, parsed: ParsedFilter | None
     ) -> tuple[list[dict[str, Any]], bool]:
-        changed, deleted, _ = self.directory.changes_since(int(state["seq"]))
+        since = int(state["seq"])
+        self._current()  # diff every change up to now, so property changes are known
+        # With $select, Graph reports a user only when a selected property changed.
+        tracked = (
+            select is not None and self._tracked_since is not None and since >= self._tracked_since
+        )
+        changed, deleted, _ = self.directory.changes_since(since)
         removed = {str(uid) for uid in deleted}
         touched = sorted(removed | {str(uid) for uid in changed})
         start = bisect_right(touched, state["after"])
@@ -488,6 +522,8 @@ class UsersApi:
             if user is not None and parsed is not None and not parsed.predicate(user):
                 continue
             if user is None and parsed is not None and not parsed.predicate({"id": uid}):
+                continue
+            if user is not None and tracked and not self._selected_change(uid, select, since):
                 continue
             if len(page) == DELTA_PAGE_SIZE:
                 return page, True

@@ -386,3 +386,33 @@ def test_which_filters_can_use_the_index() -> None:
     assert keys("mail eq 'a@x.com' and accountEnabled eq true") == {("mail", "a@x.com")}
     assert keys("mail eq 'a@x.com' or startswith(displayName,'a')") is None
     assert keys("displayName eq 'A'") is None
+
+
+def test_delta_with_select_reports_only_changes_to_selected_properties() -> None:
+    h = harness()
+    _, selected_link = _drain(h, "/users/delta?$select=id,mail,accountEnabled")
+    _, default_link = _drain(h, "/users/delta")
+    h.directory.update("user1@contoso.com", assignedLicenses=[])  # not selected
+    h.directory.update("user2@contoso.com", mail="moved@contoso.com")  # selected
+    h.directory.add(user(9))
+    h.directory.delete("user3@contoso.com")
+    changes, _ = _drain(h, selected_link)
+    assert sorted(str(c["id"])[-2:] for c in changes) == ["02", "03", "09"]
+    everything, _ = _drain(h, default_link)
+    assert sorted(str(c["id"])[-2:] for c in everything) == ["01", "02", "03", "09"]
+
+
+def test_delta_with_select_after_a_full_reload_replays_rather_than_skips() -> None:
+    h = harness([user(n) for n in range(1, 4)])
+    latest = h.call("GET", "/users/delta?$deltatoken=latest&$select=id,mail").json
+    h.directory.update("user1@contoso.com", displayName="Renamed")  # before any snapshot
+    changes, _ = _drain(h, latest["@odata.deltaLink"])
+    assert [c["id"] for c in changes] == [user(1)["id"]]
+
+
+def test_delta_reports_a_change_of_a_derived_property() -> None:
+    h = harness()
+    _, link = _drain(h, "/users/delta?$select=id,assignedPlans")
+    h.directory.update("user4@contoso.com", hasMailbox=False)
+    changes, _ = _drain(h, link)
+    assert changes == [{"id": user(4)["id"], "assignedPlans": []}]
