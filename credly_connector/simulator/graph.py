@@ -27,6 +27,7 @@ from credly_connector.simulator.graph_common import (
 )
 from credly_connector.simulator.graph_external import ExternalApi
 from credly_connector.simulator.graph_people import PeopleApi
+from credly_connector.simulator.graph_profile import profile_view
 from credly_connector.simulator.graph_users import DirectoryLike, UsersApi
 
 MAX_BATCH_REQUESTS = 20
@@ -95,6 +96,10 @@ class GraphService:
     def invalid_values(self) -> list[dict[str, Any]]:
         with self.external.lock:
             return copy.deepcopy(self.external.invalid)
+
+    def profile_view(self, id_or_upn: str) -> dict[str, Any]:
+        """What the user's profile would show from people connectors (see graph_profile)."""
+        return profile_view(self.directory, self.external, self.people, id_or_upn)
 
     def set_ingestion_limit(self, per_second: float | None) -> None:
         self.external.set_ingestion_limit(per_second)

@@ -89,7 +89,28 @@ class PeopleApi:
         with self.lock:
             return [copy.deepcopy(self.setting)]
 
+    def prioritized_source_ids(self) -> set[str]:
+        """Casefolded sourceIds of registered sources named in the prioritized list."""
+        found: set[str] = set()
+        with self.lock:
+            for url in self.setting["prioritizedSourceUrls"]:
+                source = self._source_for(str(url).replace("{graph}", ""))
+                if source is not None:
+                    found.add(str(source.get("sourceId", "")).casefold())
+        return found
+
     # -- helpers -------------------------------------------------------------------------
+    def _source_for(self, url: str) -> dict[str, Any] | None:
+        path = unquote(urlsplit(url).path)
+        match = _SOURCE_BY_KEY.search(path)
+        if match:
+            return self._by_source_id(match.group(1).replace("''", "'"))
+        match = _SOURCE_BY_ID.search(path)
+        if match:
+            return self.sources.get(match.group(1))
+        match = _LEGACY_CONNECTION.search(path)
+        return self._by_source_id(match.group(1)) if match else None
+
     def _by_source_id(self, source_id: str) -> dict[str, Any] | None:
         for source in self.sources.values():
             if str(source.get("sourceId", "")).lower() == source_id.lower():
@@ -106,15 +127,7 @@ class PeopleApi:
         """Whether a prioritized source URL names a source that exists ([INFERRED] rule)."""
         if url.rstrip("/") in ("https://login.microsoftonline.com",):
             return True  # the legacy default value shown by the older precedence guide
-        path = unquote(urlsplit(url).path)
-        match = _SOURCE_BY_KEY.search(path)
-        if match:
-            return self._by_source_id(match.group(1).replace("''", "'")) is not None
-        match = _SOURCE_BY_ID.search(path)
-        if match:
-            return match.group(1) in self.sources
-        match = _LEGACY_CONNECTION.search(path)
-        return bool(match and self._by_source_id(match.group(1)) is not None)
+        return self._source_for(url) is not None
 
     # -- profile sources -----------------------------------------------------------------
     def list_sources(self, request: SimRequest, caller: Caller) -> SimResponse:
