@@ -194,3 +194,25 @@ def test_application_secret_end_dates_over_https(graph: httpx.Client) -> None:
     assert credential["endDateTime"] == "2099-01-01T00:00:00Z"
     assert SYNC_SECRET not in reply.text
     assert SYNC_SECRET not in json.dumps(reply.json())
+
+
+def test_demo_scenario_graph_section_is_served(sim: Simulator) -> None:
+    demo_tenant = sim.tenant_id
+    app = next(a for a in sim.directory.all_apps() if "User.Read.All" in a.get("roles", []))
+    client = msal.ConfidentialClientApplication(
+        app["app_id"],
+        client_credential=str(max(app["secrets"], key=lambda x: str(x["end_date"]))["value"]),
+        authority=f"{sim.urls.entra}/{demo_tenant}",
+        instance_discovery=False,
+        azure_region=False,
+        http_client=httpx.Client(verify=sim_ssl_context(sim), trust_env=False),
+    )
+    result = client.acquire_token_for_client(scopes=[f"{sim.urls.graph}/.default"])
+    assert "access_token" in result, result
+    headers = {"Authorization": f"Bearer {result['access_token']}"}
+    with sim_http(sim, base_url=f"{sim.urls.graph}/v1.0", headers=headers) as http:
+        connections = http.get("/external/connections").json()["value"]
+        settings = http.get("/admin/people/profilePropertySettings").json()["value"]
+    assert any(c["contentCategory"] == "people" for c in connections)
+    urls = settings[0]["prioritizedSourceUrls"]
+    assert urls and all(url.startswith(f"{sim.urls.graph}/v1.0/") for url in urls)
