@@ -216,3 +216,26 @@ def test_demo_scenario_graph_section_is_served(sim: Simulator) -> None:
     assert any(c["contentCategory"] == "people" for c in connections)
     urls = settings[0]["prioritizedSourceUrls"]
     assert urls and all(url.startswith(f"{sim.urls.graph}/v1.0/") for url in urls)
+
+
+def test_concurrent_writes_and_reads_are_consistent(graph_sim: Simulator) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = _token(graph_sim)
+    headers = {"Authorization": f"Bearer {token}"}
+    with sim_http(graph_sim, base_url=f"{graph_sim.urls.graph}/v1.0", headers=headers) as http:
+        body = {"id": "credlyconc", "name": "Concurrent", "contentCategory": "people"}
+        assert http.post("/external/connections", json=body).status_code == 201
+        schema = http.patch("/external/connections/credlyconc/schema", json=PEOPLE_SCHEMA)
+        assert schema.status_code == 202
+        assert http.get("/external/connections/credlyconc").json()["state"] == "ready"
+
+        def work(n: int) -> tuple[int, int]:
+            put = http.put(f"/external/connections/credlyconc/items/c{n}", json=item_body())
+            listed = http.get("/users?$select=id&$top=2")
+            return put.status_code, listed.status_code
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(work, range(40)))
+    assert results == [(200, 200)] * 40
+    assert len(graph_sim.graph_items("credlyconc")) == 40
