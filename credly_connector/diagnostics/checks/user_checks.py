@@ -116,6 +116,11 @@ def check_identity(ctx: DiagnosticContext) -> CheckResult:
             f"; the closest directory user is {lookup.describe_user(closest.user)} "
             f"({closest.reason}: {closest.detail})"
         )
+    elif search.complete:
+        fix += (
+            "; no directory user has the name on the badge or a similar address, so the "
+            "person may not be in this tenant (for example a former employee)"
+        )
     return fail(
         f"{email} is not the UPN, primary SMTP address or alias of any user in the directory "
         "(for example a personal address or a typo).",
@@ -145,7 +150,9 @@ def _has_mailbox(ctx: DiagnosticContext, user_id: str) -> tuple[bool | None, str
         if str(p.get("service", "")).lower() == _EXCHANGE
         and str(p.get("capabilityStatus", "")).lower() == "enabled"
     ]
-    return bool(enabled), "an enabled Exchange Online plan in assignedPlans (inferred)"
+    if enabled:
+        return True, "assignedPlans holds an enabled Exchange Online plan (inferred)"
+    return False, "assignedPlans holds no enabled Exchange Online plan (inferred)"
 
 
 @register(
@@ -205,13 +212,13 @@ def check_account(ctx: DiagnosticContext) -> list[CheckResult]:
             mailbox, how = _has_mailbox(ctx, user.id)
             prefetch.exception()
         if primary_smtp(user) is None:
-            mailbox, how = False, "no mail or primary SMTP address"
+            mailbox, how = False, "the account has no mail or primary SMTP address"
         evidence["has_mailbox"] = mailbox
         evidence["mailbox_detection"] = how
         if mailbox is False:
             results.append(
                 fail(
-                    f"{upn} has no Exchange Online mailbox ({how}); Microsoft 365 profiles "
+                    f"{upn} has no Exchange Online mailbox: {how}; Microsoft 365 profiles "
                     "ignore people data of accounts without one.",
                     "Assign a license that includes Exchange Online, or create the mailbox.",
                     evidence=evidence,
