@@ -307,6 +307,8 @@ def test_credly_token_expiring_mid_run_is_renewed_once(
     # trigger the renewal.
     client = credly(settings_for(fresh_sim, tmp_path), clock=lambda: 0.0)
     client.get_organization()
+    # Tokens issued from now on live long, so a slow machine cannot expire the renewed one too.
+    fresh_sim.set_faults(credly_token_lifetime_seconds=3600)
     time.sleep(1.2)
     fresh_sim.clear_request_log()
     assert client.get_organization().id == ORG
