@@ -182,10 +182,10 @@ def test_msal_certificate_with_public_certificate(sim: Simulator) -> None:
 
 
 def test_entra_token_lifetime_fault(fresh_sim: Simulator) -> None:
-    fresh_sim.set_faults(entra_token_lifetime_seconds=1)
+    fresh_sim.set_faults(entra_token_lifetime_seconds=30)
     with sim_http(fresh_sim) as http:
         answer = post_token(http, fresh_sim)
-    assert answer.json()["expires_in"] == 1
+    assert answer.json()["expires_in"] == 30
     check = fresh_sim.tokens.verify(answer.json()["access_token"])
     assert check.reason == "ok"
 
