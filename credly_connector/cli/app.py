@@ -5,11 +5,15 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+import sys
 from typing import Annotated
 
 import typer
 
 from credly_connector import __version__
+from credly_connector.cli.output import print_error, stderr_console
+from credly_connector.errors import CredlyctlError
+from credly_connector.exit_codes import ExitCode
 
 HELP = """Sync Credly badges into Microsoft 365 profiles, and explain why a badge does not show up.
 
@@ -77,5 +81,40 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _usage_error_class() -> type[Exception]:
+    # Typer may vendor Click or use it directly; BadParameter derives from UsageError in both.
+    for cls in typer.BadParameter.__mro__:
+        if cls.__name__ == "UsageError":
+            return cls
+    return typer.BadParameter  # pragma: no cover - a Typer without Click's UsageError
+
+
+_UsageError = _usage_error_class()
+
+
 def main() -> None:
-    app()
+    """Run credlyctl with the output contract applied to usage errors too."""
+    try:
+        code = app(prog_name="credlyctl", standalone_mode=False)
+    except _UsageError as err:
+        if type(err).__name__ == "NoArgsIsHelpError":  # `credlyctl` alone: show the help
+            err.show()  # type: ignore[attr-defined]
+            sys.exit(int(ExitCode.USAGE))
+        _print_usage_error(err)
+        sys.exit(int(ExitCode.USAGE))
+    except typer.Abort:
+        stderr_console().print("Aborted.")
+        sys.exit(int(ExitCode.USAGE))
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _print_usage_error(err: Exception) -> None:
+    ctx = getattr(err, "ctx", None)
+    command_path = getattr(ctx, "command_path", None) or "credlyctl"
+    message = getattr(err, "format_message", lambda: str(err))()
+    print_error(
+        CredlyctlError(
+            str(message).rstrip("."),
+            f"Run '{command_path} --help' to see the arguments and options.",
+        )
+    )
