@@ -51,14 +51,15 @@ def build_http_client(
     timeout = httpx.Timeout(network.timeout_seconds)
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     hooks: dict[str, list[Callable[..., Any]]] = {"request": [guard]}
-    if transport is not None:
+
+    def client(**routing: Any) -> httpx.Client:
+        # Redirects stay manual so the guard sees every hop before a credential is sent.
         return httpx.Client(
-            transport=transport,
-            headers=headers,
-            timeout=timeout,
-            follow_redirects=False,
-            event_hooks=hooks,
+            headers=headers, timeout=timeout, follow_redirects=False, event_hooks=hooks, **routing
         )
+
+    if transport is not None:
+        return client(transport=transport)
     context = ssl_context(network.ca_bundle)
     if network.proxy:
         # An explicit proxy wins over the environment; no_proxy hosts go direct.
@@ -67,25 +68,10 @@ def build_http_client(
         }
         for host in _split_no_proxy(network.no_proxy):
             mounts[f"all://{host}"] = httpx.HTTPTransport(verify=context)
-        return httpx.Client(
-            verify=context,
-            mounts=mounts,
-            trust_env=False,
-            headers=headers,
-            timeout=timeout,
-            follow_redirects=False,
-            event_hooks=hooks,
-        )
+        return client(verify=context, mounts=mounts, trust_env=False)
     # trust_env lets HTTPS_PROXY / NO_PROXY work; the CA comes from our own context, so
     # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (requests-only variables) cannot change it.
-    return httpx.Client(
-        verify=context,
-        trust_env=True,
-        headers=headers,
-        timeout=timeout,
-        follow_redirects=False,
-        event_hooks=hooks,
-    )
+    return client(verify=context, trust_env=True)
 
 
 class HostGuard:
