@@ -22,11 +22,12 @@ from credly_connector.config.resolved import CredlySettings
 from credly_connector.credly.errors import CredlyAuthError, CredlyUnavailable
 from credly_connector.credly.models import Badge, Organization
 from credly_connector.errors import ConfigError
+from credly_connector.net.failures import describe_transport_error
 from credly_connector.net.retry import Retrier, RetryPolicy, RetryStats, backoff_delay
 from credly_connector.net.shapes import body_shape, safe_code
 from credly_connector.net.stats import RequestStats
-from credly_connector.net.transport import ensure_same_origin, is_tls_error
-from credly_connector.secrets import register_secret_value, scrub
+from credly_connector.net.transport import ensure_same_origin
+from credly_connector.secrets import register_secret_value
 
 # The only scope a read needs (credly-api.md §2.1). If Credly refuses it (invalid_scope), the
 # token is requested once more without a scope, so the application's default scopes apply.
@@ -337,20 +338,8 @@ class CredlyClient:
         try:
             return self._retrier.send(once)
         except httpx.TransportError as exc:
-            host = httpx.URL(url).host
-            if is_tls_error(exc):
-                raise CredlyUnavailable(
-                    "tls",
-                    f"the TLS connection to {host} failed: {scrub(str(exc))[:300]}",
-                    "If a proxy inspects TLS traffic, set network.ca_bundle to its CA "
-                    "certificate; otherwise check the system clock and the URL.",
-                ) from None
-            raise CredlyUnavailable(
-                "network",
-                f"could not reach {host}: {exc.__class__.__name__} {scrub(str(exc))[:200]}".strip(),
-                "Check the network, DNS and proxy settings (network.proxy, HTTPS_PROXY), then "
-                "retry.",
-            ) from None
+            failure = describe_transport_error(exc, httpx.URL(url).host, detailed=True)
+            raise CredlyUnavailable(*failure) from None
 
     def _api_error(self, response: httpx.Response, *, org_path: bool) -> Exception:
         status = response.status_code

@@ -15,10 +15,10 @@ from credly_connector.config.resolved import EntraSettings
 from credly_connector.errors import ConfigError
 from credly_connector.graph import aadsts
 from credly_connector.graph.errors import EntraAuthError, EntraUnavailable
+from credly_connector.net.failures import describe_transport_error
 from credly_connector.net.msal_adapter import MsalHttpClient
 from credly_connector.net.retry import Retrier, RetryStats
 from credly_connector.net.stats import RequestStats
-from credly_connector.net.transport import is_tls_error
 from credly_connector.secrets import register_secret_value, scrub
 
 _PEM_BLOCK = re.compile(
@@ -156,18 +156,7 @@ class EntraTokenProvider:
             return exc
         host = httpx.URL(self.settings.login_base).host
         if isinstance(exc, httpx.TransportError):
-            if is_tls_error(exc):
-                return EntraUnavailable(
-                    "tls",
-                    f"the TLS connection to {host} failed: {scrub(str(exc))[:300]}",
-                    "If a proxy inspects TLS traffic, set network.ca_bundle to its CA "
-                    "certificate; otherwise check the system clock.",
-                )
-            return EntraUnavailable(
-                "network",
-                f"could not reach Entra ID at {host}: {exc.__class__.__name__}",
-                "Check the network, DNS and proxy settings, then retry.",
-            )
+            return EntraUnavailable(*describe_transport_error(exc, host, service="Entra ID"))
         if isinstance(exc, msal.exceptions.MsalServiceError) or "HTTP Error" in str(exc):
             return EntraUnavailable(
                 "server",

@@ -31,10 +31,11 @@ from credly_connector.graph.errors import (
     GraphUnavailable,
 )
 from credly_connector.graph.models import USER_SELECT, DirectoryUser
+from credly_connector.net.failures import describe_transport_error
 from credly_connector.net.retry import Retrier, RetryPolicy, RetryStats, backoff_delay
 from credly_connector.net.shapes import body_shape, safe_code
 from credly_connector.net.stats import RequestStats
-from credly_connector.net.transport import ensure_same_origin, is_tls_error
+from credly_connector.net.transport import ensure_same_origin
 from credly_connector.secrets import scrub
 
 Sleep = Callable[[float], None]
@@ -562,19 +563,8 @@ class GraphClient:
         try:
             return self._retrier.send(once)
         except httpx.TransportError as exc:
-            host = httpx.URL(url).host
-            if is_tls_error(exc):
-                raise GraphUnavailable(
-                    "tls",
-                    f"the TLS connection to {host} failed: {scrub(str(exc))[:300]}",
-                    "If a proxy inspects TLS traffic, set network.ca_bundle to its CA "
-                    "certificate; otherwise check the system clock.",
-                ) from None
-            raise GraphUnavailable(
-                "network",
-                f"could not reach Microsoft Graph at {host}: {exc.__class__.__name__}",
-                "Check the network, DNS and proxy settings, then retry.",
-            ) from None
+            failure = describe_transport_error(exc, httpx.URL(url).host, service="Microsoft Graph")
+            raise GraphUnavailable(*failure) from None
 
     def _error(self, response: httpx.Response, *, perm: str, path: str) -> GraphError:
         status = response.status_code
