@@ -73,6 +73,8 @@ class SyncSection(_Strict):
     write_concurrency: int = Field(default=4, ge=1, le=16)
     credly_page_concurrency: int = Field(default=8, ge=1, le=8)
     opt_out: tuple[str, ...] = ()  # emails whose badges are never indexed
+    # More planned deletions than this and a crawl holds every deletion back; 0: no limit.
+    max_deletes: int = Field(default=500, ge=0)
 
 
 class NetworkSection(_Strict):

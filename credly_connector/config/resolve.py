@@ -212,6 +212,7 @@ class _Resolver(CredlyMixin, EntraMixin):
             write_concurrency=section.write_concurrency,
             credly_page_concurrency=section.credly_page_concurrency,
             opt_out=frozenset(opt_out),
+            max_deletes=section.max_deletes,
         )
 
     def network(

@@ -71,6 +71,7 @@ class SyncSettings:
     write_concurrency: int
     credly_page_concurrency: int
     opt_out: frozenset[str]  # lower-cased emails
+    max_deletes: int = 500  # accidental-delete guard; 0 means no limit
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ client_secret = { env = "ENTRA_CLIENT_SECRET" }
 # full_interval_days = 7
 # state_dir = "/var/lib/credlyctl/{name}"
 # opt_out = ["someone@contoso.com"]
+# max_deletes = 500                  # more deletions than this are held back; 0: no limit
 
 [instances.{name}.network]
 # ca_bundle = "/etc/ssl/corp-root.pem"

@@ -26,7 +26,7 @@ from credly_connector.graph.models import DirectoryUser
 from credly_connector.identity.addresses import match_keys, normalize_email
 from credly_connector.sync.connection import require_ready
 from credly_connector.sync.log import CrawlLog
-from credly_connector.sync.planner import Plan, PlanInputs, PlannedOp, plan_sync
+from credly_connector.sync.planner import Action, Plan, PlanInputs, PlannedOp, plan_sync
 from credly_connector.sync.schedule import schedule_for
 from credly_connector.sync.snapshot import apply_delta, from_snapshot, to_snapshot
 from credly_connector.sync.state import (
@@ -87,6 +87,7 @@ class SyncOptions:
     dry_run: bool = False
     users: tuple[str, ...] = ()
     log_file: Path | None = None
+    allow_deletes: bool = False  # lifts sync.max_deletes for this run
 
 
 @dataclass
@@ -103,12 +104,16 @@ class SyncReport:
     warnings: list[str] = field(default_factory=list)
     requests: dict[str, Any] = field(default_factory=dict)
     error: CredlyctlError | None = None
+    # Deletions the accidental-delete guard held back (a dry run: would hold back).
+    deletes_held: int = 0
 
     @property
     def exit_code(self) -> ExitCode:
         if self.error is not None:
             return self.error.exit_code
         if self.write is not None and self.write.failures:
+            return ExitCode.PROBLEMS
+        if self.deletes_held and not self.dry_run:
             return ExitCode.PROBLEMS
         return ExitCode.OK
 
@@ -130,6 +135,7 @@ class SyncReport:
             "deleted": write.deleted if write else 0,
             "unchanged": actions.get("unchanged", 0),
             "failed": len(write.failures) if write else 0,
+            "deletes_held": self.deletes_held,
             "skipped": dict(sorted(plan.badge_skips.items())) if plan else {},
         }
 
@@ -137,6 +143,14 @@ class SyncReport:
     def duration_seconds(self) -> float:
         end = self.ended_at or datetime.now(UTC)
         return round((end - self.started_at).total_seconds(), 3)
+
+
+def _outcome(report: SyncReport) -> str:
+    if report.error is not None:
+        return "failed"
+    if report.deletes_held:
+        return "deletes_held"  # not a completed crawl: see schedule.py
+    return "partial" if report.failures else "succeeded"
 
 
 def _now() -> datetime:
@@ -334,6 +348,7 @@ class SyncRunner:
             require_ready(self.clients.graph, self.settings.graph.connection_id)
             users, only, badges = self._read(kind, state, report)
             report.plan = self._plan(kind, state, report, badges, users, only)
+            self._guard(report.plan, report)
             report.requests = _reads(self.clients)
             report.ended_at = self.clock()
             return report
@@ -377,7 +392,12 @@ class SyncRunner:
             users, only, badges = self._read(kind, state, report)
             plan = self._plan(kind, state, report, badges, users, only)
             report.plan = plan
-            report.write = self._write(state, crawl_id, plan)
+            held = self._guard(plan, report)
+            if held:
+                self._state_call(
+                    lambda: state.hold_deletes((op.item_id, op.user_id, op.upn) for op in held)
+                )
+            report.write = self._write(state, crawl_id, plan, hold_deletes=bool(held))
         except CredlyctlError as exc:
             report.error = exc
         finally:
@@ -397,10 +417,18 @@ class SyncRunner:
         ]
         if error is not None:
             errors.insert(0, {"message": error.message, "hint": error.hint, "id": error.error_id})
-        outcome = "failed" if error else ("partial" if report.failures else "succeeded")
+        elif report.deletes_held:
+            message, hint = self._held_sentences(report.deletes_held, dry_run=False)
+            errors.insert(0, {"message": message, "hint": hint, "id": "deletes_held"})
+        outcome = _outcome(report)
         if report.plan is not None and error is None:
             state.record_badges(report.plan.badges, report.started_at)
-        save_users = error is None and kind != "user" and report.plan is not None
+        # A crawl that held deletions may have read a broken world (that is what the guard
+        # suspects): keep the last good snapshot and delta link, so the next crawl reads the
+        # same changes again and plans the same deletions.
+        save_users = (
+            error is None and kind != "user" and report.plan is not None and not report.deletes_held
+        )
         state.finish_crawl(
             crawl_id,
             outcome,
@@ -419,8 +447,42 @@ class SyncRunner:
         )
         return report
 
-    def _write(self, state: SyncState, crawl_id: int, plan: Plan) -> WriteReport:
-        writes = plan.writes
+    # ---- the accidental-delete guard -------------------------------------------------------
+
+    def _held_sentences(self, count: int, *, dry_run: bool) -> tuple[str, str]:
+        limit = self.settings.sync.max_deletes
+        if dry_run:
+            message = (
+                f"This crawl plans {count} deletions, more than sync.max_deletes ({limit}), so "
+                "a real run would hold all of them back and delete nothing."
+            )
+        else:
+            message = (
+                f"{count} deletions were held back and nothing was deleted, because this crawl "
+                f"planned more than sync.max_deletes ({limit})."
+            )
+        hint = (
+            "Check the plan with `credlyctl sync --full --dry-run`, then run "
+            "`credlyctl sync --full --allow-deletes` if the deletions are expected "
+            "(or raise sync.max_deletes)."
+        )
+        return message, hint
+
+    def _guard(self, plan: Plan, report: SyncReport) -> list[PlannedOp]:
+        """The deletions to hold back: all of them when there are more than the limit."""
+        limit = self.settings.sync.max_deletes
+        deletes = [op for op in plan.ops if op.action is Action.DELETE]
+        if self.options.allow_deletes or limit == 0 or len(deletes) <= limit:
+            return []
+        report.deletes_held = len(deletes)
+        message, hint = self._held_sentences(len(deletes), dry_run=report.dry_run)
+        self.warn(report, f"{message} {hint}")
+        return deletes
+
+    def _write(
+        self, state: SyncState, crawl_id: int, plan: Plan, *, hold_deletes: bool = False
+    ) -> WriteReport:
+        writes = [op for op in plan.writes if not (hold_deletes and op.action is Action.DELETE)]
         self.progress.phase("Writing items to Microsoft 365", len(writes))
         writer = BatchWriter(
             self.clients.graph.batch,

@@ -2,6 +2,9 @@
 
 Our decision: a crawl counts as completed when it reached the end, even if some items failed
 (outcome `partial`); the failed items keep an empty hash, so the next crawl rewrites them.
+A crawl that held its deletions back (outcome `deletes_held`, see docs/sync.md) does not
+count: the reconciliation it was meant to do is still pending, so the next call with `--if-due`
+runs it again instead of waiting for the next interval.
 """
 
 from __future__ import annotations

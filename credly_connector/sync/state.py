@@ -97,7 +97,7 @@ class CrawlRecord:
     kind: str  # "full" | "incremental"
     started_at: datetime
     ended_at: datetime | None
-    outcome: str  # running | succeeded | partial | failed | interrupted
+    outcome: str  # running | succeeded | partial | deletes_held | failed | interrupted
     counts: dict[str, Any]
     errors: list[dict[str, Any]]
 
@@ -291,9 +291,10 @@ class SyncState:
                     )
                 else:
                     tx.execute("DELETE FROM delta WHERE name = 'users'")
-            if outcome in ("succeeded", "partial"):
-                # A completed crawl is a baseline even if it wrote nothing: no later crawl needs
-                # the missing-state clean-up.
+            if outcome in ("succeeded", "partial", "deletes_held"):
+                # A crawl that reached the end is a baseline even if it wrote nothing: no later
+                # crawl needs the missing-state clean-up (held clean-ups have rows, see
+                # `hold_deletes`).
                 tx.execute(
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('first_write', ?)",
                     (_iso(now or utcnow()),),
@@ -342,10 +343,19 @@ class SyncState:
         return [self._crawl(row) for row in rows]
 
     def full_cycle_start(self) -> datetime | None:
-        """Start of the interrupted full crawls a new full crawl resumes, if the last ones were."""
+        """Start of the unfinished full crawls a new full crawl resumes, if the last ones were.
+
+        A full crawl that held its deletions back rewrote every item, so the next full crawl
+        continues its cycle too instead of rewriting everything again.
+        """
         start: datetime | None = None
         for crawl in self.crawl_history(50):
-            if crawl.kind != "full" or crawl.outcome not in ("interrupted", "running", "failed"):
+            if crawl.kind != "full" or crawl.outcome not in (
+                "interrupted",
+                "running",
+                "failed",
+                "deletes_held",
+            ):
                 break
             start = crawl.started_at
         return start
@@ -383,6 +393,21 @@ class SyncState:
             tx.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('first_write', ?)",
                 (_iso(utcnow()),),
+            )
+
+    def hold_deletes(self, ops: Iterable[tuple[str, str, str | None]]) -> None:
+        """Deletions held back by the guard: (item_id, user_id, upn).
+
+        An item the state already knows keeps its row untouched, so the next crawl plans its
+        deletion again. A missing-state clean-up has no row yet and the baseline this crawl
+        sets ends the clean-up, so such an item gets a row whose content is unknown: the next
+        crawl then deletes it (or rewrites it if the user qualifies again).
+        """
+        with self._tx() as tx:
+            tx.executemany(
+                "INSERT OR IGNORE INTO items (item_id, user_id, upn, hash, intent) "
+                "VALUES (?, ?, ?, NULL, 'delete')",
+                ((item_id, user_id, upn) for item_id, user_id, upn in ops),
             )
 
     def record_results(

@@ -29,6 +29,8 @@ def _when(crawl: dict[str, Any] | None) -> str:
         if counts
         else ""
     )
+    if counts and counts.get("deletes_held"):
+        summary += f", {counts['deletes_held']} deletions held back"
     return f"{crawl['started_at'][:19]} UTC ({crawl['outcome']}{took}{summary})"
 
 
@@ -54,6 +56,8 @@ def _render(console: Console, results: list[dict[str, Any]]) -> None:
         console.print(table)
         for error in result["recent_errors"]:
             console.print(f"Recent error (crawl {error['crawl_id']}): {error.get('message')}")
+            if error.get("id") == "deletes_held" and error.get("hint"):
+                console.print(f"Hint: {error['hint']}")
 
 
 def status_command(
@@ -64,8 +68,8 @@ def status_command(
 ) -> None:
     """Connection state, last full and incremental crawls, next crawl due, recent errors.
 
-    Exit 0 when the connection is ready and the last crawl succeeded, 1 otherwise, 3 when
-    Graph could not be reached.
+    Exit 0 when the connection is ready and the last crawl succeeded, 1 otherwise (including a
+    crawl that held its deletions back), 3 when Graph could not be reached.
     """
 
     def body() -> Outcome:

@@ -128,6 +128,7 @@ def report_dict(report: SyncReport) -> dict[str, Any]:
         "duration_seconds": report.duration_seconds,
         "counts": report.counts(),
         "failures": [f.to_dict() for f in report.failures],
+        "deletes_held": report.deletes_held,
         "warnings": list(report.warnings),
         "requests": report.requests,
         "throttling": {
@@ -181,6 +182,9 @@ def render_report(console: Console, data: dict[str, Any]) -> None:
         table.add_row("items written", str(counts["written"]))
         table.add_row("items deleted", str(counts["deleted"]))
         table.add_row("items failed", str(counts["failed"]))
+    if data["deletes_held"]:
+        held = "deletions held back" if not data["dry_run"] else "deletions a run would hold"
+        table.add_row(held, str(data["deletes_held"]))
     for reason, number in counts["skipped"].items():
         table.add_row(f"skipped: {reason}", str(number))
     throttling = data["throttling"]
@@ -231,13 +235,22 @@ def sync_command(
     log_file: Annotated[
         Path | None, typer.Option("--log-file", help="Append a JSON-lines log of the crawl.")
     ] = None,
+    allow_deletes: Annotated[
+        bool,
+        typer.Option(
+            "--allow-deletes",
+            help="Perform the deletions even when there are more than sync.max_deletes.",
+        ),
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Sync Credly badges into Microsoft 365 profiles.
 
     Without --full/--incremental, runs a full crawl when the last full crawl is older than
-    sync.full_interval_days (or there is none), an incremental one otherwise. Exit 0 all
-    written, 1 some items failed (listed), 2 usage/configuration, 3 a service failed.
+    sync.full_interval_days (or there is none), an incremental one otherwise. A crawl that
+    plans more deletions than sync.max_deletes deletes nothing (--allow-deletes lifts that).
+    Exit 0 all written, 1 some items failed (listed) or deletions were held, 2
+    usage/configuration, 3 a service failed.
     """
 
     def body() -> Outcome:
@@ -254,6 +267,7 @@ def sync_command(
             dry_run=dry_run,
             users=tuple(user or ()),
             log_file=log_file,
+            allow_deletes=allow_deletes,
         )
         warn = stderr_console()
 

@@ -24,7 +24,8 @@ def _when(value: Any) -> str | None:
     "Last crawl",
     scope="connection",
     table_rows=("initial-sync-incomplete",),
-    cause="No crawl has completed yet, the last crawl failed, or crawls are overdue.",
+    cause="No crawl has completed yet, the last crawl failed or held its deletions back, or "
+    "crawls are overdue.",
     fix="Run `credlyctl sync` and look at its errors; schedule `credlyctl sync --if-due`.",
 )
 def last_crawl(ctx: DiagnosticContext) -> CheckResult:
@@ -54,6 +55,17 @@ def last_crawl(ctx: DiagnosticContext) -> CheckResult:
         else None,
         "next_due": _when(schedule.next_due),
     }
+    if latest is not None and latest.outcome == "deletes_held":
+        held = latest.counts.get("deletes_held", "its")
+        return warn(
+            f"The last crawl ({latest.kind}, started {_when(latest.started_at)}) held {held} "
+            "deletions back because they were more than sync.max_deletes, so profiles may "
+            "still show badges that should be gone.",
+            "Check the plan with `credlyctl sync --full --dry-run`, then run `credlyctl sync "
+            "--full --allow-deletes` if the deletions are expected (or raise sync.max_deletes).",
+            evidence=evidence,
+            cause="deletes_held",
+        )
     if schedule.last_full is None:
         what = f" (the last one {latest.outcome})" if latest else ""
         return fail(
