@@ -108,14 +108,7 @@ class GraphClient:
     # ---- users ------------------------------------------------------------------------
 
     def iter_users(self, select: str = USER_SELECT) -> Iterator[DirectoryUser]:
-        url: str | None = "/users"
-        params: dict[str, str] | None = {"$select": select, "$top": "999"}
-        while url:
-            document = self._json("GET", url, kind="graph.users", perm=PERM_USERS, params=params)
-            params = None  # the nextLink carries the query
-            for item in _value(document):
-                yield DirectoryUser.from_graph(item)
-            url = _link(document, "@odata.nextLink")
+        return self._paged_users({"$select": select, "$top": "999"})
 
     def users_delta(self, delta_link: str | None) -> DeltaResult:
         url: str | None = delta_link or "/users/delta"
@@ -163,14 +156,7 @@ class GraphClient:
         raise GraphUnavailable("malformed", "empty delta answer")  # pragma: no cover
 
     def get_user(self, id_or_upn: str) -> DirectoryUser | None:
-        document = self._json(
-            "GET",
-            f"/users/{_segment(id_or_upn)}",
-            kind="graph.users",
-            perm=PERM_USERS,
-            params={"$select": USER_SELECT},
-            allow_404=True,
-        )
+        document = self._user_document(id_or_upn, USER_SELECT)
         return DirectoryUser.from_graph(document) if document is not None else None
 
     def get_user_plans(self, id_or_upn: str) -> list[dict[str, Any]] | None:
@@ -178,18 +164,19 @@ class GraphClient:
 
         Used by the diagnostics to tell whether a licensed user has a mailbox.
         """
-        document = self._json(
-            "GET",
-            f"/users/{_segment(id_or_upn)}",
-            kind="graph.users",
-            perm=PERM_USERS,
-            params={"$select": "id,assignedPlans"},
-            allow_404=True,
-        )
+        document = self._user_document(id_or_upn, "id,assignedPlans")
         if document is None:
             return None
         plans = document.get("assignedPlans")
         return [p for p in plans if isinstance(p, dict)] if isinstance(plans, list) else []
+
+    def _user_document(self, id_or_upn: str, select: str) -> dict[str, Any] | None:
+        return self._get_or_none(
+            f"/users/{_segment(id_or_upn)}",
+            kind="graph.users",
+            perm=PERM_USERS,
+            params={"$select": select},
+        )
 
     def find_users_by_addresses(self, addresses: Sequence[str]) -> list[DirectoryUser]:
         """Users whose UPN, mail or any proxy address equals one of `addresses` (any case).
@@ -244,15 +231,14 @@ class GraphClient:
         return [DirectoryUser.from_graph(u) for u in _value(document)]
 
     def _filtered_users(self, odata_filter: str) -> Iterator[DirectoryUser]:
+        return self._paged_users({"$filter": odata_filter, "$select": USER_SELECT, "$top": "999"})
+
+    def _paged_users(self, query: dict[str, str]) -> Iterator[DirectoryUser]:
         url: str | None = "/users"
-        params: dict[str, str] | None = {
-            "$filter": odata_filter,
-            "$select": USER_SELECT,
-            "$top": "999",
-        }
+        params: dict[str, str] | None = query
         while url:
             document = self._json("GET", url, kind="graph.users", perm=PERM_USERS, params=params)
-            params = None
+            params = None  # the nextLink carries the query
             for item in _value(document):
                 yield DirectoryUser.from_graph(item)
             url = _link(document, "@odata.nextLink")
@@ -263,12 +249,10 @@ class GraphClient:
         return self._list("/external/connections", kind="graph.connections", perm=PERM_CONNECTIONS)
 
     def get_connection(self, connection_id: str) -> dict[str, Any] | None:
-        return self._json(
-            "GET",
+        return self._get_or_none(
             f"/external/connections/{_segment(connection_id)}",
             kind="graph.connections",
             perm=PERM_CONNECTIONS,
-            allow_404=True,
         )
 
     def create_connection(
@@ -284,23 +268,13 @@ class GraphClient:
             "description": description,
             "contentCategory": content_category,
         }
-        try:
-            created = self._json(
-                "POST",
-                "/external/connections",
-                kind="graph.connections",
-                perm=PERM_CONNECTIONS,
-                body=body,
-            )
-        except GraphError as exc:
-            if exc.status != 409:
-                raise
-            # It exists already (maybe created by a call whose answer was lost): read it back.
-            existing = self.get_connection(connection_id)
-            if existing is None:
-                raise
-            return existing
-        return created if created is not None else body
+        return self._create(
+            "/external/connections",
+            body,
+            kind="graph.connections",
+            perm=PERM_CONNECTIONS,
+            read_back=lambda: self.get_connection(connection_id),
+        )
 
     def delete_connection(self, connection_id: str) -> bool:
         return self._delete(
@@ -310,12 +284,10 @@ class GraphClient:
         )
 
     def get_schema(self, connection_id: str) -> dict[str, Any] | None:
-        return self._json(
-            "GET",
+        return self._get_or_none(
             f"/external/connections/{_segment(connection_id)}/schema",
             kind="graph.schema",
             perm=PERM_CONNECTIONS,
-            allow_404=True,
         )
 
     def register_schema(self, connection_id: str, properties: list[dict[str, Any]]) -> str:
@@ -360,12 +332,8 @@ class GraphClient:
         )
 
     def get_item(self, connection_id: str, item_id: str) -> dict[str, Any] | None:
-        return self._json(
-            "GET",
-            self.item_path(connection_id, item_id),
-            kind="graph.items",
-            perm=PERM_ITEMS,
-            allow_404=True,
+        return self._get_or_none(
+            self.item_path(connection_id, item_id), kind="graph.items", perm=PERM_ITEMS
         )
 
     def delete_item(self, connection_id: str, item_id: str) -> bool:
@@ -386,12 +354,8 @@ class GraphClient:
         return self._list("/admin/people/profileSources", kind="graph.people", perm=PERM_PEOPLE)
 
     def get_profile_source(self, source_id: str) -> dict[str, Any] | None:
-        return self._json(
-            "GET",
-            _profile_source_path(source_id),
-            kind="graph.people",
-            perm=PERM_PEOPLE,
-            allow_404=True,
+        return self._get_or_none(
+            _profile_source_path(source_id), kind="graph.people", perm=PERM_PEOPLE
         )
 
     def create_profile_source(
@@ -404,22 +368,13 @@ class GraphClient:
         }
         if kind:
             body["kind"] = kind
-        try:
-            created = self._json(
-                "POST",
-                "/admin/people/profileSources",
-                kind="graph.people",
-                perm=PERM_PEOPLE,
-                body=body,
-            )
-        except GraphError as exc:
-            if exc.status != 409:
-                raise
-            existing = self.get_profile_source(source_id)
-            if existing is None:
-                raise
-            return existing
-        return created if created is not None else body
+        return self._create(
+            "/admin/people/profileSources",
+            body,
+            kind="graph.people",
+            perm=PERM_PEOPLE,
+            read_back=lambda: self.get_profile_source(source_id),
+        )
 
     def delete_profile_source(self, source_id: str) -> bool:
         return self._delete(_profile_source_path(source_id), kind="graph.people", perm=PERM_PEOPLE)
@@ -443,12 +398,10 @@ class GraphClient:
         return f"{self.base}{_profile_source_path(source_id)}"
 
     def get_application(self, app_id: str) -> dict[str, Any] | None:
-        return self._json(
-            "GET",
+        return self._get_or_none(
             f"/applications(appId={_literal(app_id)})",
             kind="graph.applications",
             perm=PERM_APPLICATIONS,
-            allow_404=True,
         )
 
     def stats(self) -> dict[str, Any]:
@@ -466,6 +419,32 @@ class GraphClient:
             found.extend(_value(document))
             url = _link(document, "@odata.nextLink")
         return found
+
+    def _get_or_none(
+        self, path: str, *, kind: str, perm: str, params: Mapping[str, str] | None = None
+    ) -> dict[str, Any] | None:
+        return self._json("GET", path, kind=kind, perm=perm, params=params, allow_404=True)
+
+    def _create(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        kind: str,
+        perm: str,
+        read_back: Callable[[], dict[str, Any] | None],
+    ) -> dict[str, Any]:
+        try:
+            created = self._json("POST", path, kind=kind, perm=perm, body=body)
+        except GraphError as exc:
+            if exc.status != 409:
+                raise
+            # It exists already (maybe created by a call whose answer was lost): read it back.
+            existing = read_back()
+            if existing is None:
+                raise
+            return existing
+        return created if created is not None else body
 
     def _delete(self, path: str, *, kind: str, perm: str) -> bool:
         response = self._request("DELETE", path, kind=kind, perm=perm, allow_404=True)
