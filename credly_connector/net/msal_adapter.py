@@ -73,18 +73,15 @@ class MsalHttpClient:
                 key: value.decode("ascii") if isinstance(value, bytes) else value
                 for key, value in dict(data).items()
             }
-        kind = "entra.token" if method == "POST" else "entra.discovery"
-
-        def once() -> httpx.Response:
-            self.stats.add(kind)
-            return self.http.request(
-                method,
-                url,
-                params=dict(params) if params else None,
-                data=form,
-                content=content,
-                headers=dict(headers) if headers else None,
-                timeout=timeout,
-            )
-
-        return self.retrier.send(once)
+        return self.retrier.request(
+            self.http,
+            method,
+            url,
+            stats=self.stats,
+            kind="entra.token" if method == "POST" else "entra.discovery",
+            params=params,
+            headers=headers,
+            data=form,
+            content=content,
+            timeout=timeout,
+        )

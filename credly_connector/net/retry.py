@@ -10,13 +10,15 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 
+from credly_connector.net.stats import RequestStats
 from credly_connector.net.transport import is_tls_error
 
 Sleep = Callable[[float], None]
@@ -153,3 +155,29 @@ class Retrier:
             self.stats.record(delay, throttled=True)
             self.sleep(delay)
             attempt += 1
+
+    def request(
+        self,
+        http: httpx.Client,
+        method: str,
+        url: str,
+        *,
+        stats: RequestStats,
+        kind: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> httpx.Response:
+        """`http.request` through `send`; every attempt is counted, so retries show in stats."""
+
+        def once() -> httpx.Response:
+            stats.add(kind)
+            return http.request(
+                method,
+                url,
+                params=dict(params) if params else None,
+                headers=dict(headers) if headers else None,
+                **options,
+            )
+
+        return self.send(once)
