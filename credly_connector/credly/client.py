@@ -23,9 +23,9 @@ from credly_connector.credly.errors import CredlyAuthError, CredlyUnavailable
 from credly_connector.credly.models import Badge, Organization
 from credly_connector.errors import ConfigError
 from credly_connector.net.failures import describe_transport_error
-from credly_connector.net.retry import Retrier, RetryPolicy, RetryStats, backoff_delay
+from credly_connector.net.metered import MeteredClient
+from credly_connector.net.retry import RetryPolicy, backoff_delay
 from credly_connector.net.shapes import body_shape, safe_code
-from credly_connector.net.stats import RequestStats
 from credly_connector.net.transport import ensure_same_origin
 from credly_connector.secrets import register_secret_value
 
@@ -40,7 +40,7 @@ AUTH_TOKEN_LIFETIME_DAYS = 180
 Sleep = Callable[[float], None]
 
 
-class CredlyClient:
+class CredlyClient(MeteredClient):
     def __init__(
         self,
         settings: CredlySettings,
@@ -51,13 +51,9 @@ class CredlyClient:
         retry_policy: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(http, sleep=sleep, retry_policy=retry_policy)
         self.settings = settings
-        self.http = http
         self.page_concurrency = max(1, page_concurrency)
-        self.request_counts = RequestStats()
-        self.retry_stats = RetryStats()
-        self._sleep = sleep
-        self._retrier = Retrier(retry_policy, sleep=sleep, stats=self.retry_stats)
         self._clock = clock
         self._lock = threading.Lock()
         self._access_token: str | None = None
@@ -167,9 +163,6 @@ class CredlyClient:
                 # Pages shift when badges are issued mid-read; the id keeps each badge once.
                 by_id[badge.id or f"#{len(by_id)}"] = badge
         return list(by_id.values())
-
-    def stats(self) -> dict[str, Any]:
-        return {"requests": self.request_counts.as_dict(), **self.retry_stats.as_dict()}
 
     # ---- authentication ---------------------------------------------------------------
 
@@ -325,21 +318,11 @@ class CredlyClient:
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
-        def once() -> httpx.Response:
-            self.request_counts.add(kind)
-            return self.http.request(
-                method,
-                url,
-                params=dict(params) if params else None,
-                data=dict(data) if data else None,
-                headers=dict(headers) if headers else None,
-            )
+        form = dict(data) if data else None
+        return self._metered(method, url, kind=kind, params=params, headers=headers, data=form)
 
-        try:
-            return self._retrier.send(once)
-        except httpx.TransportError as exc:
-            failure = describe_transport_error(exc, httpx.URL(url).host, detailed=True)
-            raise CredlyUnavailable(*failure) from None
+    def _unreachable(self, exc: httpx.TransportError, host: str) -> Exception:
+        return CredlyUnavailable(*describe_transport_error(exc, host, detailed=True))
 
     def _api_error(self, response: httpx.Response, *, org_path: bool) -> Exception:
         status = response.status_code

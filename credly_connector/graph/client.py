@@ -32,9 +32,9 @@ from credly_connector.graph.errors import (
 )
 from credly_connector.graph.models import USER_SELECT, DirectoryUser
 from credly_connector.net.failures import describe_transport_error
-from credly_connector.net.retry import Retrier, RetryPolicy, RetryStats, backoff_delay
+from credly_connector.net.metered import MeteredClient
+from credly_connector.net.retry import RetryPolicy, backoff_delay
 from credly_connector.net.shapes import body_shape, safe_code
-from credly_connector.net.stats import RequestStats
 from credly_connector.net.transport import ensure_same_origin
 from credly_connector.secrets import scrub
 
@@ -86,7 +86,7 @@ class DeltaResult:
     delta_link: str
 
 
-class GraphClient:
+class GraphClient(MeteredClient):
     def __init__(
         self,
         settings: InstanceSettings,
@@ -96,14 +96,10 @@ class GraphClient:
         sleep: Sleep = time.sleep,
         retry_policy: RetryPolicy | None = None,
     ) -> None:
+        super().__init__(http, sleep=sleep, retry_policy=retry_policy)
         self.settings = settings
-        self.http = http
         self.tokens = tokens
         self.base = settings.graph_v1
-        self.request_counts = RequestStats()
-        self.retry_stats = RetryStats()
-        self._sleep = sleep
-        self._retrier = Retrier(retry_policy, sleep=sleep, stats=self.retry_stats)
 
     # ---- users ------------------------------------------------------------------------
 
@@ -404,9 +400,6 @@ class GraphClient:
             perm=PERM_APPLICATIONS,
         )
 
-    def stats(self) -> dict[str, Any]:
-        return {"requests": self.request_counts.as_dict(), **self.retry_stats.as_dict()}
-
     # ---- plumbing ---------------------------------------------------------------------
 
     def _list(self, path: str, *, kind: str, perm: str) -> list[dict[str, Any]]:
@@ -504,7 +497,9 @@ class GraphClient:
         while True:
             token = self.tokens.get_token()
             merged = {"Authorization": f"Bearer {token}", **(headers or {})}
-            response = self._send(method, url, kind=kind, params=params, body=body, headers=merged)
+            response = self._metered(
+                method, url, kind=kind, params=params, headers=merged, json=body
+            )
             if response.status_code == 401 and not refreshed:
                 # Expired or revoked early: one fresh token, one more try.
                 refreshed = True
@@ -519,31 +514,8 @@ class GraphClient:
             return str(ensure_same_origin(path, self.base, what="Graph link"))
         return self.base + path
 
-    def _send(
-        self,
-        method: str,
-        url: str,
-        *,
-        kind: str,
-        params: Mapping[str, str] | None,
-        body: Any,
-        headers: Mapping[str, str],
-    ) -> httpx.Response:
-        def once() -> httpx.Response:
-            self.request_counts.add(kind)
-            return self.http.request(
-                method,
-                url,
-                params=dict(params) if params else None,
-                json=body,
-                headers=dict(headers),
-            )
-
-        try:
-            return self._retrier.send(once)
-        except httpx.TransportError as exc:
-            failure = describe_transport_error(exc, httpx.URL(url).host, service="Microsoft Graph")
-            raise GraphUnavailable(*failure) from None
+    def _unreachable(self, exc: httpx.TransportError, host: str) -> Exception:
+        return GraphUnavailable(*describe_transport_error(exc, host, service="Microsoft Graph"))
 
     def _error(self, response: httpx.Response, *, perm: str, path: str) -> GraphError:
         status = response.status_code
