@@ -266,27 +266,12 @@ def _build(
         if summary:
             message += f": {summary}"
         fix = "Look the code up at https://login.microsoftonline.com/error?code=<code>."
-    support = ", ".join(
-        f"{name}={value}"
-        for name, value in (
-            ("correlation_id", correlation_id),
-            ("trace_id", trace_id),
-            ("timestamp", timestamp),
-        )
-        if value
-    )
+    ids = {"correlation_id": correlation_id, "trace_id": trace_id, "timestamp": timestamp}
+    support = ", ".join(f"{name}={value}" for name, value in ids.items() if value)
     full_hint = f"{fix} Support details: {support}." if support else fix
+    cause = hint.cause if hint else None
     return EntraAuthError(
-        message,
-        full_hint,
-        codes=codes,
-        error=error,
-        summary=summary,
-        correlation_id=correlation_id,
-        trace_id=trace_id,
-        timestamp=timestamp,
-        cause=hint.cause if hint else None,
-        fix=fix,
+        message, full_hint, codes=codes, error=error, summary=summary, cause=cause, fix=fix, **ids
     )
 
 
