@@ -192,7 +192,6 @@ class _Handler(BaseHTTPRequestHandler):
             if is_json and faults.take_malformed(sim.service_name, request.path):
                 fault = "malformed_json"
                 response = SimResponse(response.status, _malform(response.body), response.headers)
-        self._write(response)
         query = {
             key: values[0]
             for key, values in request.query.items()
@@ -210,6 +209,9 @@ class _Handler(BaseHTTPRequestHandler):
                 fault=fault,
             )
         )
+        # Logged before the answer leaves: a client that has its answer must find the request
+        # in the log, or tests reading the log right after a call would race the handler thread.
+        self._write(response)
 
     def _read_body(self) -> bytes:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
