@@ -242,25 +242,9 @@ def run_demo(
 
 
 def _setup(settings: Any) -> dict[str, Any]:
-    from credly_connector.sync.clients import build_clients
-    from credly_connector.sync.setup import Setup
-    from credly_connector.sync.state import open_state, state_path
+    from credly_connector.sync.setup import run_setup
 
-    clients = build_clients(settings)
-    try:
-        report = Setup(
-            settings,
-            clients.graph,
-            org_web_url=lambda: clients.credly.get_organization().vanity_url or "",
-        ).setup()
-    finally:
-        clients.close()
-    if report.created_connection:
-        state = open_state(state_path(settings.sync.state_dir, settings.name), settings.name)
-        try:
-            state.connection_created()
-        finally:
-            state.close()
+    report = run_setup(settings)
     return {"connection_id": report.connection_id, "steps": [s.to_dict() for s in report.steps]}
 
 
