@@ -53,16 +53,25 @@ def test_human_output_of_the_installed_command(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_unreachable_host_is_exit_3_with_error_in_json(tmp_path: Path) -> None:
-    # No DNS in the test environment for www.credly.com... unless there is: skip then.
+def test_unreachable_host_is_exit_3_with_error_in_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A resolver that fails for every name, so the test runs (and can fail) on any machine,
+    # whether or not it can resolve www.credly.com.
     import socket
 
-    try:
-        socket.getaddrinfo("www.credly.com", 443)
-        pytest.skip("this machine resolves www.credly.com")
-    except OSError:
-        pass
+    from credly_connector.diagnostics import probe
+
+    asked: list[str] = []
+
+    def nowhere(host: str, port: int) -> list[tuple[str, int]]:
+        asked.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(probe, "system_resolver", nowhere)
     code, out, _ = invoke("check-endpoint", "https://www.credly.com", "--json")
     document = validate_output(out)
+    assert asked and asked[0] == "www.credly.com"
     assert code == 3 and document["error"]["id"] == "remote"
     assert document["steps"][0]["step"] == "dns"
+    assert document["steps"][0]["status"] == "fail"

@@ -108,6 +108,16 @@ def test_badge_skip_reasons() -> None:
     assert badge_skip_reasons(badge("b", ""), NOW) == [BadgeSkip.NO_RECIPIENT_EMAIL]
 
 
+def test_badge_expiring_exactly_now_is_expired_and_a_moment_later_is_not() -> None:
+    # The boundary itself: "at or before now" is expired, so `<=` and not `<` decides it.
+    at_now = badge("b", "a@c.com", expires_at=NOW.isoformat())
+    assert badge_skip_reasons(at_now, NOW) == [BadgeSkip.EXPIRED]
+    just_after = badge("b", "a@c.com", expires_at=(NOW + timedelta(seconds=1)).isoformat())
+    assert badge_skip_reasons(just_after, NOW) == []
+    just_before = badge("b", "a@c.com", expires_at=(NOW - timedelta(seconds=1)).isoformat())
+    assert badge_skip_reasons(just_before, NOW) == [BadgeSkip.EXPIRED]
+
+
 def test_certification_any_case_else_award() -> None:
     assert badge_category(badge("b", "a", template={"type_category": "CERTIFICATION"})) is (
         BadgeCategory.CERTIFICATION
@@ -150,6 +160,14 @@ def test_item_id_and_body() -> None:
     assert props["certifications@odata.type"] == "Collection(String)"
     assert [json.loads(a)["displayName"] for a in props["awards"]] == ["Badge a1"]
     assert [json.loads(c)["displayName"] for c in props["certifications"]] == ["Badge c1"]
+
+
+def test_item_id_is_lower_case_whatever_the_case_of_the_object_id() -> None:
+    # One item per user: an object id read back in upper case (Graph compares GUIDs without
+    # regard to case) must not create a second item beside the first.
+    upper = "11111111-AAAA-BBBB-CCCC-00000000000A"
+    assert item_id(upper) == "11111111aaaabbbbcccc00000000000a"
+    assert item_id(upper) == item_id(upper.lower())
 
 
 def test_hash_is_stable_across_badge_order_and_changes_with_content() -> None:
