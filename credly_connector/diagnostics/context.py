@@ -14,10 +14,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
 
 from credly_connector.config.resolved import InstanceSettings
 from credly_connector.errors import ConfigError, CredlyctlError
+
+if TYPE_CHECKING:
+    from credly_connector.credly.client import CredlyClient
+    from credly_connector.credly.models import Badge, Organization
+    from credly_connector.graph.auth import EntraTokenProvider
+    from credly_connector.graph.client import GraphClient
+    from credly_connector.graph.models import DirectoryUser
+    from credly_connector.sync.clients import InstanceClients
+    from credly_connector.sync.state import SyncState
 
 T = TypeVar("T")
 
@@ -62,8 +73,8 @@ class ShapeRecorder:
             else:
                 entry["count"] += 1
 
-    def hook(self, service: str) -> Callable[[Any], None]:
-        def on_response(response: Any) -> None:
+    def hook(self, service: str) -> Callable[[httpx.Response], None]:
+        def on_response(response: httpx.Response) -> None:
             response.read()
             self.record(
                 service,
@@ -87,26 +98,58 @@ class _Failed:
         self.exc = exc
 
 
+@dataclass(frozen=True)
+class BadgeScan:
+    """How far the unfiltered badge scan of explain-user went (a fallback with a limit)."""
+
+    scanned: int
+    complete: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scanned": self.scanned, "complete": self.complete}
+
+
+# Test doubles for the clients; None builds the real ones (through sync.clients).
+CredlyFactory = Callable[[InstanceSettings], "CredlyClient"]
+TokensFactory = Callable[[InstanceSettings], "EntraTokenProvider"]
+GraphFactory = Callable[[InstanceSettings, "EntraTokenProvider"], "GraphClient"]
+StateFactory = Callable[[InstanceSettings], "SyncState | None"]
+
+
 @dataclass
 class DiagnosticContext:
+    """What the checks of one run share: settings, options, clients and memoised answers.
+
+    Use it as a context manager (or call `close()`): the HTTP sessions opened for the checks are
+    closed together at the end.
+    """
+
     settings: InstanceSettings | None
     config_error: CredlyctlError | None = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     config_path: Path | None = None
     instance: str | None = None
     resolver: Resolver | None = None
-    # Factories replace the real clients in unit tests; None builds the real ones.
-    credly_factory: Callable[[InstanceSettings], Any] | None = None
-    tokens_factory: Callable[[InstanceSettings], Any] | None = None
-    graph_factory: Callable[[InstanceSettings, Any], Any] | None = None
-    state_factory: Callable[[InstanceSettings], Any] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)  # e.g. the email explain-user looks at
+    # The address the user checks look at (explain-user, `diagnose EMAIL`).
+    email: str | None = None
+    # test-credentials --probe-other-environment: also try the other Credly environment.
+    probe_other_environment: bool = False
+    # Tests only: the transport of that probe (the real one would leave the machine).
+    other_environment_transport: httpx.BaseTransport | None = None
+    credly_factory: CredlyFactory | None = None
+    tokens_factory: TokensFactory | None = None
+    graph_factory: GraphFactory | None = None
+    state_factory: StateFactory | None = None
     shapes: ShapeRecorder | None = None  # set by support-bundle to keep answer shapes
+    # Written by the user checks' unfiltered badge scan, when it ran.
+    badge_scan: BadgeScan | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._values: dict[str, Any] = {}
+        self._clients: InstanceClients | None = None
+        self._other_clients: list[InstanceClients] = []
 
     @classmethod
     def load(
@@ -114,7 +157,6 @@ class DiagnosticContext:
         config_path: Path | None,
         instance: str | None,
         overrides: dict[str, Any] | None = None,
-        **options: Any,
     ) -> DiagnosticContext:
         """A context for one instance; a configuration error is kept for the checks to report."""
         from credly_connector.config.load import load_instance
@@ -122,8 +164,22 @@ class DiagnosticContext:
         try:
             settings = load_instance(config_path, instance, overrides)
         except CredlyctlError as exc:
-            return cls(None, exc, config_path=config_path, instance=instance, **options)
-        return cls(settings, None, config_path=config_path, instance=settings.name, **options)
+            return cls(None, exc, config_path=config_path, instance=instance)
+        return cls(settings, None, config_path=config_path, instance=settings.name)
+
+    def close(self) -> None:
+        with self._lock:
+            opened = [self._clients, *self._other_clients]
+            self._clients, self._other_clients = None, []
+        for clients in opened:
+            if clients is not None:
+                clients.close()
+
+    def __enter__(self) -> DiagnosticContext:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- memoisation -------------------------------------------------------------------------
 
@@ -155,84 +211,105 @@ class DiagnosticContext:
 
     # -- clients -----------------------------------------------------------------------------
 
-    def credly(self) -> Any:
-        """The Credly client (credly_connector.credly.client.CredlyClient)."""
+    def _real(self) -> InstanceClients:
+        """The real clients, built in one place (sync.clients) and closed by `close()`."""
         settings = self.require_settings()
-        return self.memo(
-            "client:credly",
-            lambda: self._recording(_build(self.credly_factory, _credly, settings), "credly"),
-        )
+        with self._lock:
+            if self._clients is None:
+                from credly_connector.sync.clients import InstanceClients
 
-    def tokens(self) -> Any:
-        """The Entra token provider (credly_connector.graph.auth.EntraTokenProvider)."""
-        settings = self.require_settings()
-        return self.memo(
-            "client:tokens",
-            lambda: self._recording(_build(self.tokens_factory, _tokens, settings), "entra"),
-        )
+                self._clients = InstanceClients(settings, on_session=self._record_shapes)
+            return self._clients
 
-    def graph(self) -> Any:
-        """The Graph client (credly_connector.graph.client.GraphClient)."""
-        settings = self.require_settings()
-
-        def build() -> Any:
-            factory = self.graph_factory or _graph
-            return self._recording(factory(settings, self.tokens()), "graph")
-
-        return self.memo("client:graph", build)
-
-    def _recording(self, client: Any, service: str) -> Any:
-        """Attach the shape recorder to a client's httpx session, when one is set."""
-        http = getattr(client, "http", None)
-        if self.shapes is not None and http is not None and hasattr(http, "event_hooks"):
+    def _record_shapes(self, service: str, http: httpx.Client) -> None:
+        if self.shapes is not None:
             http.event_hooks["response"].append(self.shapes.hook(service))
-        return client
 
-    def state(self) -> Any | None:
+    def credly(self) -> CredlyClient:
+        settings = self.require_settings()
+        if self.credly_factory is not None:
+            factory = self.credly_factory
+            return self.memo("client:credly", lambda: factory(settings))
+        return self._real().credly
+
+    def credly_for(self, settings: InstanceSettings) -> CredlyClient:
+        """A Credly client for other settings (another instance or organization), closed with
+        this context."""
+        if self.credly_factory is not None:
+            return self.credly_factory(settings)
+        from credly_connector.sync.clients import InstanceClients
+
+        clients = InstanceClients(settings, on_session=self._record_shapes)
+        with self._lock:
+            self._other_clients.append(clients)
+        return clients.credly
+
+    def tokens(self) -> EntraTokenProvider:
+        settings = self.require_settings()
+        if self.tokens_factory is not None:
+            factory = self.tokens_factory
+            return self.memo("client:tokens", lambda: factory(settings))
+        return self._real().tokens
+
+    def graph(self) -> GraphClient:
+        settings = self.require_settings()
+        if self.graph_factory is not None:
+            factory = self.graph_factory
+            return self.memo("client:graph", lambda: factory(settings, self.tokens()))
+        return self._real().graph
+
+    def state(self) -> SyncState | None:
         """The sync state store, read-only; None when no sync has ever run here."""
         settings = self.require_settings()
-        return self.memo("client:state", lambda: _build(self.state_factory, _state, settings))
+        return self.memo("client:state", lambda: (self.state_factory or _state)(settings))
 
     # -- shared lookups (one request each, whichever check asks first) -----------------------
 
-    def organization(self) -> Any:
+    def organization(self) -> Organization:
         return self.memo("credly:org", lambda: self.credly().get_organization())
 
-    def token_claims(self) -> dict[str, Any]:
-        return self.memo("entra:claims", lambda: dict(self.tokens().token_claims()))
+    def token_claims(self) -> dict[str, Any] | None:
+        """The token's claims (undecoded when the token is not a JWT: None)."""
+        return self.memo("entra:claims", lambda: self.tokens().token_claims())
 
-    def token_roles(self) -> frozenset[str]:
-        return self.memo("entra:roles", lambda: frozenset(self.tokens().granted_roles()))
+    def token_roles(self) -> frozenset[str] | None:
+        """The application permissions in the token; None when they cannot be read from it."""
 
-    def connections(self) -> list[Any]:
+        def read() -> frozenset[str] | None:
+            roles = self.tokens().granted_roles()
+            return frozenset(roles) if roles is not None else None
+
+        return self.memo("entra:roles", read)
+
+    def connections(self) -> list[dict[str, Any]]:
         return self.memo("graph:connections", lambda: list(self.graph().list_connections()))
 
-    def connection(self) -> Any | None:
+    def connection(self) -> dict[str, Any] | None:
         """credlyctl's own connection, or None when it does not exist."""
         connection_id = self.require_settings().graph.connection_id
         return self.memo("graph:connection", lambda: self.graph().get_connection(connection_id))
 
-    def schema(self) -> Any | None:
+    def schema(self) -> dict[str, Any] | None:
         connection_id = self.require_settings().graph.connection_id
         return self.memo("graph:schema", lambda: self.graph().get_schema(connection_id))
 
-    def profile_sources(self) -> list[Any]:
+    def profile_sources(self) -> list[dict[str, Any]]:
         return self.memo("graph:profile_sources", lambda: list(self.graph().list_profile_sources()))
 
-    def profile_settings(self) -> Any:
+    def profile_settings(self) -> list[dict[str, Any]]:
         return self.memo(
             "graph:profile_settings", lambda: self.graph().get_profile_property_settings()
         )
 
-    def application(self) -> Any | None:
+    def application(self) -> dict[str, Any] | None:
         client_id = self.require_settings().entra.client_id
         return self.memo("graph:application", lambda: self.graph().get_application(client_id))
 
-    def users_by_addresses(self, addresses: tuple[str, ...]) -> Any:
+    def users_by_addresses(self, addresses: tuple[str, ...]) -> list[DirectoryUser]:
         key = "graph:users:" + ",".join(sorted(a.lower() for a in addresses))
         return self.memo(key, lambda: self.graph().find_users_by_addresses(list(addresses)))
 
-    def badges_by_email(self, email: str) -> list[Any]:
+    def badges_by_email(self, email: str) -> list[Badge]:
         # Not lower-cased: whether Credly's filter ignores case is not documented.
         return self.memo(
             f"credly:badges:{email}",
@@ -240,42 +317,9 @@ class DiagnosticContext:
         )
 
 
-def _build(
-    factory: Callable[[InstanceSettings], Any] | None,
-    default: Callable[[InstanceSettings], Any],
-    settings: InstanceSettings,
-) -> Any:
-    return (factory or default)(settings)
-
-
-# The real clients, imported late so a check module can be loaded (and unit-tested with fakes)
-# without the whole stack, and so an import problem in one client is one check's error.
-def _credly(settings: InstanceSettings) -> Any:
-    from credly_connector.credly.client import CredlyClient
-    from credly_connector.net import build_http_client
-
-    return CredlyClient(
-        settings.credly,
-        build_http_client(settings, "credly"),
-        page_concurrency=settings.sync.credly_page_concurrency,
-    )
-
-
-def _tokens(settings: InstanceSettings) -> Any:
-    from credly_connector.graph.auth import EntraTokenProvider
-    from credly_connector.net import build_http_client
-
-    return EntraTokenProvider(settings.entra, build_http_client(settings, "microsoft"))
-
-
-def _graph(settings: InstanceSettings, tokens: Any) -> Any:
-    from credly_connector.graph.client import GraphClient
-    from credly_connector.net import build_http_client
-
-    return GraphClient(settings, build_http_client(settings, "microsoft"), tokens)
-
-
-def _state(settings: InstanceSettings) -> Any | None:
+# Imported late so a check module can be loaded (and unit-tested with fakes) without the whole
+# stack, and so an import problem in one client is one check's error.
+def _state(settings: InstanceSettings) -> SyncState | None:
     from credly_connector.sync.state import open_readonly, state_path
 
     return open_readonly(state_path(settings.sync.state_dir, settings.name))

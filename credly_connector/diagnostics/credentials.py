@@ -62,6 +62,6 @@ class CredentialsReport:
 def run_credential_checks(
     ctx: DiagnosticContext, *, probe_other_environment: bool = False, strict: bool = False
 ) -> CredentialsReport:
-    ctx.extras["probe_other_environment"] = probe_other_environment
+    ctx.probe_other_environment = probe_other_environment
     results = run_checks(ctx, CREDENTIAL_CHECKS)
     return CredentialsReport(ctx.instance, tuple(results), verdict(results, strict))

@@ -162,7 +162,8 @@ def _context(config: Path) -> DiagnosticContext:
 
 
 def _diagnose(config: Path, email: str | None) -> Diagnosis:
-    return diagnose(_context(config), email)
+    with _context(config) as ctx:
+        return diagnose(ctx, email)
 
 
 def run_demo(

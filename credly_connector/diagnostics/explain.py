@@ -13,7 +13,6 @@ from typing import Any
 from credly_connector.diagnostics import registry
 from credly_connector.diagnostics.context import DiagnosticContext
 from credly_connector.diagnostics.model import TABLE_ROWS, CheckResult, CheckStatus, skipped
-from credly_connector.diagnostics.user_lookup import EMAIL_KEY
 from credly_connector.exit_codes import ExitCode
 
 # What each row of Microsoft's table means, in our words (the fix comes from the check).
@@ -143,7 +142,7 @@ def user_check_ids() -> list[str]:
 
 def explain_user(ctx: DiagnosticContext, email: str, *, strict: bool = False) -> Diagnosis:
     """The user checks only: why this person's badges do or do not show."""
-    ctx.extras[EMAIL_KEY] = email
+    ctx.email = email
     results = registry.run_checks(ctx, scope="user")
     return _finish(email, results, strict)
 
@@ -172,7 +171,7 @@ def diagnose(
 ) -> Diagnosis:
     """Connection checks first, then (with an email) the user checks, sharing one context."""
     if email:
-        ctx.extras[EMAIL_KEY] = email
+        ctx.email = email
     if only:
         checks = [registry.get(i) for i in only]
         if any(c.scope == "user" for c in checks) and not email:

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from credly_connector.credly.models import Badge
+from credly_connector.diagnostics.context import BadgeScan
 from credly_connector.errors import UsageError
 from credly_connector.graph.models import DirectoryUser
 from credly_connector.identity.addresses import (
@@ -34,7 +35,6 @@ from credly_connector.identity.matching import MatchStatus, match_email
 if TYPE_CHECKING:
     from credly_connector.diagnostics.context import DiagnosticContext
 
-EMAIL_KEY = "email"  # DiagnosticContext.extras key: the address explain-user looks at
 # A directory listing for "closest user" suggestions stops after this many users, so a no-match
 # on a huge tenant stays a few requests; the evidence says when the search was partial.
 SUGGESTION_SCAN_LIMIT = 5000
@@ -65,8 +65,8 @@ class Identity:
 
 
 def target_email(ctx: DiagnosticContext) -> str:
-    email = ctx.extras.get(EMAIL_KEY)
-    if not isinstance(email, str) or "@" not in email:
+    email = ctx.email
+    if email is None or "@" not in email:
         raise UsageError(
             "The user checks need an email address.",
             "Give one: `credlyctl explain-user someone@contoso.com`.",
@@ -348,7 +348,7 @@ def _scan_without_filter(ctx: DiagnosticContext, addresses: list[str]) -> list[t
             found.append((wanted[recipient], badge))
         if scanned >= SCAN_LIMIT:
             break
-    ctx.extras["badge_scan"] = {"scanned": scanned, "complete": scanned < SCAN_LIMIT}
+    ctx.badge_scan = BadgeScan(scanned=scanned, complete=scanned < SCAN_LIMIT)
     return found
 
 
@@ -385,10 +385,9 @@ def _other_sources(ctx: DiagnosticContext) -> list[tuple[str, str | None, Any]]:
     from dataclasses import replace
 
     from credly_connector.config.load import list_instances, load_instance
-    from credly_connector.diagnostics import context as context_module
 
     settings = ctx.require_settings()
-    build = ctx.credly_factory or context_module._credly
+    build = ctx.credly_for
     own = settings.credly.org_id.lower()
     sources: dict[str, tuple[str, str | None, Any]] = {}
     try:

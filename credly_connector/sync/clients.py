@@ -1,8 +1,16 @@
-"""Real clients for one instance (Credly, Entra, Graph), shared by sync, setup and status."""
+"""The real clients of one instance (Credly, Entra, Graph): built in one place, closed together.
+
+Sync, setup, status, coverage and the diagnostics all get their clients here. Each client is
+built on first use (a Credly-only check opens no connection to Microsoft), and `close()` (or
+leaving the `with` block) closes every HTTP session that was opened.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Literal
 
 import httpx
 
@@ -12,19 +20,71 @@ from credly_connector.graph.auth import EntraTokenProvider
 from credly_connector.graph.client import GraphClient
 from credly_connector.graph.models import USER_SELECT
 from credly_connector.net.transport import build_http_client
-from credly_connector.sync.runner import SyncClients
+from credly_connector.sync.ports import SyncClients
+
+# Called with ("credly" | "entra" | "graph", session) when a session is opened: the support
+# bundle uses it to record the shape of every answer.
+SessionHook = Callable[[str, httpx.Client], None]
 
 
-@dataclass
 class InstanceClients:
-    credly: CredlyClient
-    graph: GraphClient
-    tokens: EntraTokenProvider
-    _http: tuple[httpx.Client, ...]
+    def __init__(self, settings: InstanceSettings, on_session: SessionHook | None = None) -> None:
+        self.settings = settings
+        self._on_session = on_session
+        self._lock = threading.RLock()
+        self._sessions: list[httpx.Client] = []
+        self._credly: CredlyClient | None = None
+        self._tokens: EntraTokenProvider | None = None
+        self._graph: GraphClient | None = None
+
+    def _session(self, service: Literal["credly", "entra", "graph"]) -> httpx.Client:
+        http = build_http_client(self.settings, "credly" if service == "credly" else "microsoft")
+        self._sessions.append(http)
+        if self._on_session is not None:
+            self._on_session(service, http)
+        return http
+
+    @property
+    def credly(self) -> CredlyClient:
+        with self._lock:
+            if self._credly is None:
+                self._credly = CredlyClient(
+                    self.settings.credly,
+                    self._session("credly"),
+                    page_concurrency=self.settings.sync.credly_page_concurrency,
+                )
+            return self._credly
+
+    @property
+    def tokens(self) -> EntraTokenProvider:
+        with self._lock:
+            if self._tokens is None:
+                self._tokens = EntraTokenProvider(self.settings.entra, self._session("entra"))
+            return self._tokens
+
+    @property
+    def graph(self) -> GraphClient:
+        with self._lock:
+            if self._graph is None:
+                self._graph = GraphClient(self.settings, self._session("graph"), self.tokens)
+            return self._graph
 
     def close(self) -> None:
-        for client in self._http:
-            client.close()
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for http in sessions:
+            http.close()
+
+    def __enter__(self) -> InstanceClients:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def latest_delta_link(self) -> str | None:
         """A /users/delta link that starts from now (`$deltaToken=latest`): no user pages."""
@@ -46,15 +106,7 @@ class InstanceClients:
         )
 
 
-def build_clients(settings: InstanceSettings) -> InstanceClients:
-    microsoft_http = build_http_client(settings, "microsoft")
-    credly_http = build_http_client(settings, "credly")
-    tokens = EntraTokenProvider(settings.entra, microsoft_http)
-    return InstanceClients(
-        credly=CredlyClient(
-            settings.credly, credly_http, page_concurrency=settings.sync.credly_page_concurrency
-        ),
-        graph=GraphClient(settings, microsoft_http, tokens),
-        tokens=tokens,
-        _http=(microsoft_http, credly_http),
-    )
+def build_clients(
+    settings: InstanceSettings, on_session: SessionHook | None = None
+) -> InstanceClients:
+    return InstanceClients(settings, on_session)

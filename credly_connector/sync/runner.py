@@ -9,24 +9,28 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from credly_connector.config.resolved import InstanceSettings
 from credly_connector.credly.models import Badge
 from credly_connector.errors import CredlyctlError, UsageError
 from credly_connector.exit_codes import ExitCode
-from credly_connector.graph.batch import BatchRequest, BatchResponse
 from credly_connector.graph.errors import DeltaExpiredError
 from credly_connector.graph.models import DirectoryUser
 from credly_connector.identity.addresses import match_keys, normalize_email
 from credly_connector.sync.connection import require_ready
 from credly_connector.sync.log import CrawlLog
 from credly_connector.sync.planner import Action, Plan, PlanInputs, PlannedOp, plan_sync
+from credly_connector.sync.ports import (
+    NoProgress,
+    Progress,
+    SyncClients,
+)
 from credly_connector.sync.schedule import schedule_for
 from credly_connector.sync.snapshot import apply_delta, from_snapshot, to_snapshot
 from credly_connector.sync.state import (
@@ -37,47 +41,6 @@ from credly_connector.sync.state import (
     state_path,
 )
 from credly_connector.sync.writer import BatchHooks, BatchWriter, ItemFailure, WriteReport
-
-
-class CredlyReader(Protocol):
-    def list_badges(self) -> list[Badge]: ...
-
-    def iter_badges(self, *, recipient_email: str | None = None) -> Iterable[Badge]: ...
-
-
-class GraphPort(Protocol):
-    def get_connection(self, connection_id: str) -> Any: ...
-
-    def iter_users(self) -> Iterable[DirectoryUser]: ...
-
-    def users_delta(self, delta_link: str | None) -> Any: ...
-
-    def find_users_by_addresses(self, addresses: Sequence[str]) -> Any: ...
-
-    def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]: ...
-
-
-class Progress(Protocol):
-    def phase(self, name: str, total: int | None = None) -> None: ...
-
-    def advance(self, done: int) -> None: ...
-
-
-class _NoProgress:
-    def phase(self, name: str, total: int | None = None) -> None:
-        pass
-
-    def advance(self, done: int) -> None:
-        pass
-
-
-@dataclass
-class SyncClients:
-    credly: CredlyReader
-    graph: GraphPort
-    # Extra request counters to report (name -> callable giving {kind: count}).
-    counters: dict[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
-    latest_delta_link: Callable[[], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -176,7 +139,7 @@ class SyncRunner:
         self.settings = settings
         self.clients = clients
         self.options = options
-        self.progress = progress or _NoProgress()
+        self.progress = progress or NoProgress()
         self._warn_cb = warn
         self.clock = clock
         self._sleep = sleep

@@ -131,8 +131,8 @@ def test_other_environment_is_tried_only_with_the_flag(tmp_path: Path) -> None:
 
     def ctx(flag: bool) -> DiagnosticContext:
         context = DiagnosticContext(settings, credly_factory=production)  # type: ignore[arg-type]
-        context.extras["other_environment_transport"] = httpx.MockTransport(sandbox)
-        context.extras["probe_other_environment"] = flag
+        context.other_environment_transport = httpx.MockTransport(sandbox)
+        context.probe_other_environment = flag
         return context
 
     without = registry.run_checks(ctx(False), ["credly.credentials"])[-1]

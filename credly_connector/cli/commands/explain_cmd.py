@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -11,7 +10,7 @@ from rich.console import Console
 from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption, StrictOption
 from credly_connector.cli.output import Outcome, run_command
 from credly_connector.diagnostics.model import CheckResult, CheckStatus
-from credly_connector.errors import ConfigError, UsageError
+from credly_connector.errors import UsageError
 from credly_connector.exit_codes import ExitCode, combine
 
 if TYPE_CHECKING:
@@ -35,18 +34,6 @@ MARKS = {
 VerboseOption = Annotated[
     bool, typer.Option("--verbose", "-v", help="Also show the evidence of every check.")
 ]
-
-
-def build_context(config: Path | None, instance: str | None) -> DiagnosticContext:
-    """Settings for the checks; a configuration error is kept for the checks to report."""
-    from credly_connector.config.load import load_instance
-    from credly_connector.diagnostics.context import DiagnosticContext
-
-    try:
-        settings = load_instance(config, instance)
-    except ConfigError as exc:
-        return DiagnosticContext(None, config_error=exc, config_path=config, instance=instance)
-    return DiagnosticContext(settings, config_path=config, instance=instance)
 
 
 def _check_email(email: str | None) -> None:
@@ -149,13 +136,14 @@ def explain_user_command(
     """
 
     def body() -> Outcome:
+        from credly_connector.diagnostics.context import DiagnosticContext
         from credly_connector.diagnostics.explain import explain_user
 
         _check_email(email)
-        ctx = build_context(config, instance)
-        if ctx.config_error is not None:
-            raise ctx.config_error
-        return _outcome(ctx, explain_user(ctx, email, strict=strict), verbose)
+        with DiagnosticContext.load(config, instance) as ctx:
+            if ctx.config_error is not None:
+                raise ctx.config_error
+            return _outcome(ctx, explain_user(ctx, email, strict=strict), verbose)
 
     run_command("explain-user", json_output, body)
 
@@ -221,11 +209,12 @@ def diagnose_command(
         return
 
     def body() -> Outcome:
+        from credly_connector.diagnostics.context import DiagnosticContext
         from credly_connector.diagnostics.explain import diagnose
 
         _check_email(email)
-        ctx = build_context(config, instance)
-        return _outcome(ctx, diagnose(ctx, email, only=only, strict=strict), verbose)
+        with DiagnosticContext.load(config, instance) as ctx:
+            return _outcome(ctx, diagnose(ctx, email, only=only, strict=strict), verbose)
 
     run_command("diagnose", json_output, body)
 

@@ -56,11 +56,11 @@ def support_bundle_command(
     from credly_connector.diagnostics.context import DiagnosticContext
 
     def body() -> Outcome:
-        ctx = DiagnosticContext.load(config, instance)
-        if ctx.config_error is not None and ctx.config_error.error_id == "CFG000":
-            # No file at all: nothing worth bundling yet. A file with errors is still bundled.
-            raise ctx.config_error
-        report = write_bundle(ctx, output, status_provider=_status, crawl_log=crawl_log)
+        with DiagnosticContext.load(config, instance) as ctx:
+            if ctx.config_error is not None and ctx.config_error.error_id == "CFG000":
+                # No file at all: nothing worth bundling yet. A file with errors is still bundled.
+                raise ctx.config_error
+            report = write_bundle(ctx, output, status_provider=_status, crawl_log=crawl_log)
 
         def render(console: Console) -> None:
             console.print(f"Wrote {report.path}")

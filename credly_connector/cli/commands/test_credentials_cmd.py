@@ -84,12 +84,12 @@ def test_credentials_command(
     from credly_connector.diagnostics.credentials import run_credential_checks
 
     def body() -> Outcome:
-        ctx = DiagnosticContext.load(config, instance)
-        if ctx.settings is None and ctx.config_error is not None:
-            raise ctx.config_error
-        report = run_credential_checks(
-            ctx, probe_other_environment=probe_other_environment, strict=strict
-        )
+        with DiagnosticContext.load(config, instance) as ctx:
+            if ctx.settings is None and ctx.config_error is not None:
+                raise ctx.config_error
+            report = run_credential_checks(
+                ctx, probe_other_environment=probe_other_environment, strict=strict
+            )
 
         def render(console: Console) -> None:
             render_results(console, report.results)

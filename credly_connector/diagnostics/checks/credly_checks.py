@@ -123,7 +123,7 @@ def probe_other_environment(ctx: DiagnosticContext) -> dict[str, Any]:
         other,
         "credly",
         allow_other_credly_environment=True,
-        transport=ctx.extras.get("other_environment_transport"),  # tests only
+        transport=ctx.other_environment_transport,
     )
     client = CredlyClient(other.credly, http)
     try:
@@ -186,7 +186,7 @@ def credly_credentials(ctx: DiagnosticContext) -> CheckResult:
     except CredlyAuthError as exc:
         evidence["error"] = exc.kind
         evidence["status"] = exc.status
-        if ctx.extras.get("probe_other_environment"):
+        if ctx.probe_other_environment:
             evidence["other_environment"] = probe_other_environment(ctx)
             other = evidence["other_environment"]
             if other.get("works"):

@@ -90,10 +90,9 @@ def _is_guid(value: str) -> bool:
 
 def _claims(ctx: DiagnosticContext) -> dict[str, Any] | None:
     try:
-        claims = ctx.memo("entra:claims", lambda: ctx.tokens().token_claims())
+        return ctx.token_claims()
     except CredlyctlError:
         return None
-    return claims if isinstance(claims, dict) else None
 
 
 def _parse_date(value: Any) -> date | None:
@@ -215,7 +214,7 @@ def _secret_end_from_app(
         roles = ctx.token_roles()
     except CredlyctlError:
         return None
-    if PERM_APPLICATIONS not in roles:
+    if roles is None or PERM_APPLICATIONS not in roles:
         return None
     try:
         app = ctx.application()

@@ -47,10 +47,9 @@ def _permission_error() -> type[Exception]:
 
 def _roles(ctx: DiagnosticContext) -> frozenset[str] | None:
     try:
-        roles = ctx.memo("entra:roles", lambda: ctx.tokens().granted_roles())
+        return ctx.token_roles()
     except CredlyctlError:
         return None
-    return frozenset(roles) if roles is not None else None
 
 
 def _confirmations(

@@ -390,8 +390,8 @@ def check_badges(ctx: DiagnosticContext) -> list[CheckResult]:
         "addresses_looked_up": lookup.person_addresses(ident),
         "badges": [f.to_dict() for f in findings],
     }
-    if "badge_scan" in ctx.extras:
-        evidence["unfiltered_scan"] = ctx.extras["badge_scan"]
+    if ctx.badge_scan is not None:
+        evidence["unfiltered_scan"] = ctx.badge_scan.to_dict()
     if not findings:
         return [_no_badges(ctx, ident.email, evidence)]
     results = _badge_results(findings, evidence)
@@ -516,7 +516,7 @@ def _read_crawl_facts(ctx: DiagnosticContext, user_id: str) -> CrawlFacts:
 def user_item(ctx: DiagnosticContext, user_id: str) -> dict[str, Any] | None:
     """The person's external item in credlyctl's connection (one GET, memoised)."""
     connection_id = ctx.require_settings().graph.connection_id
-    return ctx.memo(  # type: ignore[no-any-return]
+    return ctx.memo(
         f"graph:item:{user_id}",
         lambda: ctx.graph().get_item(connection_id, item_id(user_id)),
     )

@@ -1,0 +1,68 @@
+"""What a crawl needs from the outside world, as typed protocols.
+
+The runner depends on these, not on the concrete clients, so tests pass small fakes and the
+type checker still verifies every call. `sync.clients.InstanceClients.for_sync` adapts the real
+Credly and Graph clients to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from credly_connector.credly.models import Badge
+from credly_connector.graph.batch import BatchRequest, BatchResponse
+from credly_connector.graph.client import DeltaResult
+from credly_connector.graph.models import DirectoryUser
+
+
+class CredlyReader(Protocol):
+    """The badges of the organization: all of them, or those of one recipient."""
+
+    def list_badges(self) -> list[Badge]: ...
+
+    def iter_badges(self, *, recipient_email: str | None = None) -> Iterable[Badge]: ...
+
+
+class GraphPort(Protocol):
+    """The directory reads and the connector writes a crawl performs."""
+
+    def get_connection(self, connection_id: str) -> dict[str, Any] | None: ...
+
+    def iter_users(self) -> Iterable[DirectoryUser]: ...
+
+    def users_delta(self, delta_link: str | None) -> DeltaResult: ...
+
+    def find_users_by_addresses(self, addresses: Sequence[str]) -> list[DirectoryUser]: ...
+
+    def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]: ...
+
+
+class Progress(Protocol):
+    """Where a crawl reports its phases; the CLI draws a bar, tests and `--json` ignore it."""
+
+    def phase(self, name: str, total: int | None = None) -> None: ...
+
+    def advance(self, done: int) -> None: ...
+
+
+class NoProgress:
+    def phase(self, name: str, total: int | None = None) -> None:
+        pass
+
+    def advance(self, done: int) -> None:
+        pass
+
+
+# name -> callable giving {kind: count}: request and retry counters reported with a crawl.
+Counters = dict[str, Callable[[], dict[str, Any]]]
+
+
+@dataclass
+class SyncClients:
+    credly: CredlyReader
+    graph: GraphPort
+    counters: Counters = field(default_factory=dict)
+    # A /users/delta link that starts from now, for a crawl that lists users in full anyway.
+    latest_delta_link: Callable[[], str | None] | None = None
