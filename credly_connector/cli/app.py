@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import os
-import pkgutil
 import sys
 from typing import Annotated
 
 import typer
 
 from credly_connector import __version__
-from credly_connector.cli.output import print_error, stderr_console
-from credly_connector.errors import CredlyctlError
+from credly_connector.cli.lazy import LazyCommand, LazyGroup, typer_app
 from credly_connector.exit_codes import ExitCode
 
 HELP = """Sync Credly badges into Microsoft 365 profiles, and explain why a badge does not show up.
@@ -24,18 +21,104 @@ Exit codes: 0 all good; 1 problems found; 2 usage or configuration error; 3 a re
 or the network failed (retry later); 4 internal error.
 """
 
-app = typer.Typer(
-    name="credlyctl",
-    help=HELP,
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+_COMMANDS = "credly_connector.cli.commands"
+
+# The commands in --help order. A command's module is imported only when the command runs (or
+# its help is shown), so `credlyctl --help` and the offline commands start fast. `summary` is
+# the first sentence of the command's help; tests/cli/test_startup.py checks they agree.
+COMMANDS = (
+    LazyCommand(
+        "demo",
+        f"{_COMMANDS}.demo_cmd",
+        "Run credlyctl end to end on a simulated tenant (SIMULATED DATA, nothing leaves this "
+        "machine): setup, a full sync, status, then diagnose one case per row of Microsoft's "
+        "troubleshooting table and a healthy user.",
+    ),
+    LazyCommand(
+        "validate-config",
+        f"{_COMMANDS}.validate",
+        "Check the configuration file without any network call.",
+    ),
+    LazyCommand(
+        "validate-org-id",
+        f"{_COMMANDS}.validate",
+        "Check a Credly Organization ID offline and print its canonical form.",
+    ),
+    LazyCommand(
+        "setup",
+        f"{_COMMANDS}.setup_cmd",
+        "Create the Graph connection, register its schema and the profile source (idempotent).",
+    ),
+    LazyCommand(
+        "teardown",
+        f"{_COMMANDS}.setup_cmd",
+        "Remove the source from the priority list, delete the profile source and the connection.",
+    ),
+    LazyCommand("sync", f"{_COMMANDS}.sync_cmd", "Sync Credly badges into Microsoft 365 profiles."),
+    LazyCommand(
+        "status",
+        f"{_COMMANDS}.status_cmd",
+        "Connection state, last full and incremental crawls, next crawl due, recent errors.",
+    ),
+    LazyCommand(
+        "test-credentials",
+        f"{_COMMANDS}.test_credentials_cmd",
+        "Sign in to Credly and Entra ID, and check the Graph permissions the sync needs.",
+    ),
+    LazyCommand(
+        "check-endpoint",
+        f"{_COMMANDS}.check_endpoint_cmd",
+        "Check a Credly URL offline, then probe the host step by step.",
+    ),
+    LazyCommand(
+        "explain-user",
+        f"{_COMMANDS}.explain_cmd",
+        "Explain why one person's Credly badges do or do not show on their Microsoft 365 profile.",
+    ),
+    LazyCommand(
+        "diagnose",
+        f"{_COMMANDS}.explain_cmd",
+        "Run the connection checks, then (with EMAIL) the user checks, and give a verdict.",
+    ),
+    LazyCommand(
+        "coverage",
+        f"{_COMMANDS}.coverage_cmd",
+        "Show the organization-wide funnel: badges issued, accepted, public, not expired, "
+        "matched to a user, user active and licensed, synced; with counts per cause, the "
+        "recipient emails that match no user (with the closest user) and the users whose item "
+        "is stale.",
+    ),
+    LazyCommand(
+        "support-bundle",
+        f"{_COMMANDS}.support_bundle_cmd",
+        "Write a zip for a support request: versions, redacted configuration, status, the last "
+        "crawl log, the connection diagnosis, and the shapes of the services' answers.",
+    ),
+    LazyCommand(
+        "config",
+        f"{_COMMANDS}.config_cmd",
+        "Show the effective configuration, or write a starter configuration file.",
+    ),
+    LazyCommand(
+        "simulator",
+        f"{_COMMANDS}.simulator_cmd",
+        "Run the simulated Credly, Entra ID and Microsoft Graph on 127.0.0.1 (rehearsals, CI).",
+    ),
 )
 
-# Every module in cli/commands registers its own commands; ORDER (an int) sorts --help.
-COMMANDS_PACKAGE = "credly_connector.cli.commands"
+
+class RootGroup(LazyGroup):
+    lazy_commands = COMMANDS
+
+
+app = typer_app(
+    name="credlyctl",
+    help=HELP,
+    cls=RootGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 
 
 def _version(value: bool) -> None:
@@ -67,20 +150,6 @@ def root(
         os.environ["CREDLYCTL_DEBUG"] = "1"
 
 
-def _register_commands() -> None:
-    package = importlib.import_module(COMMANDS_PACKAGE)
-    modules = [
-        importlib.import_module(f"{COMMANDS_PACKAGE}.{info.name}")
-        for info in pkgutil.iter_modules(package.__path__)
-        if not info.name.startswith("_")
-    ]
-    for module in sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__)):
-        module.register(app)
-
-
-_register_commands()
-
-
 def _usage_error_class() -> type[Exception]:
     # Typer may vendor Click or use it directly; BadParameter derives from UsageError in both.
     for cls in typer.BadParameter.__mro__:
@@ -103,12 +172,17 @@ def main() -> None:
         _print_usage_error(err)
         sys.exit(int(ExitCode.USAGE))
     except typer.Abort:
+        from credly_connector.cli.output import stderr_console
+
         stderr_console().print("Aborted.")
         sys.exit(int(ExitCode.USAGE))
     sys.exit(code if isinstance(code, int) else 0)
 
 
 def _print_usage_error(err: Exception) -> None:
+    from credly_connector.cli.output import print_error
+    from credly_connector.errors import CredlyctlError
+
     ctx = getattr(err, "ctx", None)
     command_path = getattr(ctx, "command_path", None) or "credlyctl"
     message = getattr(err, "format_message", lambda: str(err))()

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import inspect
 import sys
-import typing
 from collections.abc import Iterator
 from typing import Any
 
 import typer
+
+from credly_connector.cli.placeholders import placeholder
 
 # Typer vendors its own click (typer._click), which is private: commands and parameters are
 # handled by their public attributes only (list_commands, param_type_name, opts, help...).
@@ -68,20 +69,6 @@ def _usage(path: tuple[str, ...], command: Command) -> str:
     return " ".join((*path, *pieces))
 
 
-_METAVARS = {"str": "TEXT", "Path": "PATH", "int": "INTEGER", "float": "NUMBER", "date": "DATE"}
-
-
-def _metavar(param: Parameter) -> str:
-    if param.metavar:
-        return str(param.metavar)
-    annotation = getattr(getattr(param, "type_descriptor", None), "annotation", str)
-    args = typing.get_args(annotation)
-    if args and not isinstance(annotation, type):
-        annotation = next((a for a in args if a is not type(None)), str)
-    name = getattr(annotation, "__name__", "TEXT")
-    return _METAVARS.get(name, name.upper()) + (" (repeatable)" if param.multiple else "")
-
-
 def _param_row(param: Parameter) -> tuple[str, str]:
     if is_argument(param):
         name = f"`{param.metavar or (param.name or '').upper()}`"
@@ -89,7 +76,7 @@ def _param_row(param: Parameter) -> tuple[str, str]:
     else:
         names = ", ".join(f"`{opt}`" for opt in (*param.opts, *param.secondary_opts))
         if not param.is_flag:
-            names += f" {_metavar(param)}"
+            names += f" {placeholder(param)}"
         name = names
         text = param.help or ""
         envvar = param.envvar if isinstance(param.envvar, str) else None

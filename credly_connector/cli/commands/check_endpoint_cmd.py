@@ -12,8 +12,6 @@ from credly_connector.cli.output import Outcome, run_command, stderr_console
 from credly_connector.errors import CredlyctlError
 from credly_connector.exit_codes import ExitCode
 
-ORDER = 37
-
 _STEP_MARKS = {"ok": "[ok]  ", "warn": "[warn]", "fail": "[FAIL]", "skipped": "[skip]"}
 _FINDING_MARKS = {"error": "[FAIL]", "warning": "[warn]", "info": "[info]"}
 

@@ -17,8 +17,6 @@ from credly_connector.config.starter import starter_text, write_private
 from credly_connector.errors import UsageError
 from credly_connector.exit_codes import ExitCode
 
-ORDER = 12
-
 config_app = typer.Typer(
     name="config",
     help="Show the effective configuration, or write a starter configuration file.",

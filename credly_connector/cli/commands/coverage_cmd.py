@@ -17,8 +17,6 @@ from credly_connector.exit_codes import ExitCode
 if TYPE_CHECKING:
     from credly_connector.diagnostics.coverage import CoverageReport
 
-ORDER = 45
-
 
 class Format(StrEnum):
     TABLE = "table"

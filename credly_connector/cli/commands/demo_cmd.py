@@ -13,8 +13,6 @@ from credly_connector.cli.output import Outcome, run_command, stderr_console
 if TYPE_CHECKING:
     from credly_connector.diagnostics.demo import DemoReport, DemoStep
 
-ORDER = 1
-
 BANNER = "SIMULATED DATA: a built-in demo tenant (Contoso) served on 127.0.0.1; nothing is real."
 
 

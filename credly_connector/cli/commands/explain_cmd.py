@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 # The diagnostics core is imported when a command runs, not when credlyctl starts: every
 # command module is loaded at start-up, and `diagnose` is timed interpreter start included.
 
-ORDER = 40
-
 MARKS = {
     CheckStatus.OK: "[✓]",
     CheckStatus.WARN: "[!]",

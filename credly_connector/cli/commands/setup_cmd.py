@@ -17,8 +17,6 @@ from credly_connector.errors import UsageError
 from credly_connector.exit_codes import ExitCode
 from credly_connector.sync.setup import SetupReport, run_setup, run_teardown
 
-ORDER = 30
-
 
 def _report_dict(report: SetupReport) -> dict[str, Any]:
     return {

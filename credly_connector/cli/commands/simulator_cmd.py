@@ -27,7 +27,6 @@ from credly_connector.exit_codes import ExitCode
 from credly_connector.simulator.runner import Simulator, start_simulator
 from credly_connector.simulator.scenario import ScenarioError, available
 
-ORDER = 90
 COMMAND = "simulator serve"
 
 simulator_app = typer.Typer(

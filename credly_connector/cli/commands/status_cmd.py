@@ -14,8 +14,6 @@ from credly_connector.cli.output import Outcome, run_command
 from credly_connector.exit_codes import ExitCode
 from credly_connector.sync.status import instance_status
 
-ORDER = 32
-
 
 def _when(crawl: dict[str, Any] | None) -> str:
     if crawl is None:

@@ -13,8 +13,6 @@ from credly_connector.cli.output import Outcome, run_command
 from credly_connector.config.resolved import InstanceSettings
 from credly_connector.exit_codes import ExitCode
 
-ORDER = 90
-
 
 def _status(settings: InstanceSettings) -> dict[str, Any]:
     from credly_connector.sync.status import instance_status

@@ -20,8 +20,6 @@ from credly_connector.errors import CredlyctlError, UsageError
 from credly_connector.exit_codes import ExitCode, combine
 from credly_connector.sync.runner import SyncOptions, SyncReport, run_sync
 
-ORDER = 31
-
 AllOption = Annotated[
     bool, typer.Option("--all", help="Every instance in the configuration file, one after another.")
 ]

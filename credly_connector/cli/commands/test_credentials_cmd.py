@@ -12,8 +12,6 @@ from credly_connector.cli.output import Outcome, run_command
 from credly_connector.diagnostics.model import CheckResult, CheckStatus
 from credly_connector.exit_codes import ExitCode
 
-ORDER = 36
-
 # The envelope's `error` when a service did not answer (exit 3); the checks say which.
 REMOTE_ERROR = {
     "id": "remote",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -10,11 +10,11 @@ from rich.console import Console
 from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption, StrictOption
 from credly_connector.cli.output import Outcome, run_command, stderr_console
 from credly_connector.config.findings import Severity
-from credly_connector.config.validate import ValidationReport, validate_config
 from credly_connector.exit_codes import ExitCode
 from credly_connector.orgid import OrgIdCheck, check_org_id
 
-ORDER = 10
+if TYPE_CHECKING:
+    from credly_connector.config.validate import ValidationReport
 
 
 def _report_data(report: ValidationReport, strict: bool) -> dict[str, object]:
@@ -69,6 +69,9 @@ def validate_config_command(
     """
 
     def body() -> Outcome:
+        # Imported here: validate-org-id needs none of the configuration machinery (pydantic).
+        from credly_connector.config.validate import validate_config
+
         report = validate_config(config, instance)
         code = report.exit_code(strict)
         return Outcome(
