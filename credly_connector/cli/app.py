@@ -116,7 +116,7 @@ app = typer_app(
     help=HELP,
     cls=RootGroup,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import typer
+from typer._click.shell_completion import CompletionItem
 from typer.core import TyperCommand, TyperGroup
 
 from credly_connector.cli.placeholders import set_placeholders
 
 # Typer vendors its own click (typer._click), which is private: commands are handled through
-# their public attributes only, as in cli/docgen.py.
+# their public attributes only, as in cli/docgen.py (CompletionItem, the one class we need to
+# build, has no public name).
 Command = Any
 
 
@@ -101,24 +103,36 @@ class LazyGroup(TyperGroup):
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         # TyperGroup's version builds every command to read its help; the summaries say the same.
-        table = self.commands
-        assert isinstance(table, _Commands)
-        names = [name for name in self.list_commands(ctx) if self._shown(table, name)]
+        names = [name for name in self.list_commands(ctx) if self._shown(name)]
         if not names:
             return
         limit = formatter.width - 6 - max(len(name) for name in names)
-        rows = []
-        for name in names:
-            command = (
-                table[name]
-                if table.is_loaded(name)
-                else TyperCommand(name=name, help=table.summary(name))
-            )
-            rows.append((name, command.get_short_help_str(limit)))
+        rows = [(name, self._short_help(name, limit)) for name in names]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
-    @staticmethod
-    def _shown(table: _Commands, name: str) -> bool:
+    def shell_complete(self, ctx: Any, incomplete: str) -> list[CompletionItem]:
+        # Completing a command name must not import every command (each Tab press is a run).
+        names = [n for n in self.list_commands(ctx) if n.startswith(incomplete) and self._shown(n)]
+        results = [CompletionItem(name, help=self._short_help(name, 45)) for name in names]
+        # The group's own options, completed as any command's (TyperGroup's parent class).
+        results.extend(super(TyperGroup, self).shell_complete(ctx, incomplete))
+        return results
+
+    def _table(self) -> _Commands:
+        assert isinstance(self.commands, _Commands)
+        return self.commands
+
+    def _short_help(self, name: str, limit: int) -> str:
+        table = self._table()
+        command = (
+            table[name]
+            if table.is_loaded(name)
+            else TyperCommand(name=name, help=table.summary(name))
+        )
+        return str(command.get_short_help_str(limit))
+
+    def _shown(self, name: str) -> bool:
         # A lazy command is never hidden (the registry lists visible commands only).
+        table = self._table()
         return not table.is_loaded(name) or not table[name].hidden

@@ -51,19 +51,29 @@ with open(os.environ["PROBE_OUT"], "w", encoding="utf-8") as out:
 """
 
 
-def loaded_modules(tmp_path: Path, *args: str) -> list[str]:
+def run_probe(tmp_path: Path, *args: str, **env: str) -> tuple[list[str], str]:
+    """Run credlyctl ARGS in a new interpreter: the modules it loaded, and its stdout."""
     out = tmp_path / "modules.json"
-    env = {
-        **os.environ,
-        **cfg.SECRET_ENV,
-        "PROBE_ARGS": json.dumps(args),
-        "PROBE_OUT": str(out),
-    }
-    subprocess.run(
-        [sys.executable, "-c", _PROBE], env=env, check=True, capture_output=True, timeout=120
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        env={
+            **os.environ,
+            **cfg.SECRET_ENV,
+            **env,
+            "PROBE_ARGS": json.dumps(args),
+            "PROBE_OUT": str(out),
+        },
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     modules: list[str] = json.loads(out.read_text(encoding="utf-8"))
-    return modules
+    return modules, done.stdout
+
+
+def loaded_modules(tmp_path: Path, *args: str) -> list[str]:
+    return run_probe(tmp_path, *args)[0]
 
 
 def _matches(module: str, prefix: str) -> bool:
@@ -165,3 +175,38 @@ def test_an_unknown_command_still_gets_a_suggestion() -> None:
     )
     assert result.returncode == 2
     assert "Did you mean 'validate-config'" in result.stderr
+
+
+def test_completing_a_command_name_imports_no_command_module(tmp_path: Path) -> None:
+    modules, stdout = run_probe(
+        tmp_path, _CREDLYCTL_COMPLETE="complete_bash", COMP_WORDS="credlyctl ", COMP_CWORD="1"
+    )
+    assert stdout.split() == [spec.name for spec in app_module.COMMANDS]
+    assert command_modules(modules) == set()
+
+
+def test_completion_of_a_command_option_loads_that_command(tmp_path: Path) -> None:
+    modules, stdout = run_probe(
+        tmp_path,
+        _CREDLYCTL_COMPLETE="complete_bash",
+        COMP_WORDS="credlyctl sync --if",
+        COMP_CWORD="2",
+    )
+    assert stdout.split() == ["--if-due"]
+    assert command_modules(modules) == {COMMAND_MODULES + "sync_cmd"}
+
+
+def test_install_completion_writes_a_script_for_the_shell(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "credly_connector", "--install-completion", "bash"],
+        env={**os.environ, "HOME": str(home), "USERPROFILE": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    script = home / ".bash_completions" / "credlyctl.sh"
+    assert "_CREDLYCTL_COMPLETE" in script.read_text(encoding="utf-8")
+    assert str(script) in (home / ".bashrc").read_text(encoding="utf-8")
