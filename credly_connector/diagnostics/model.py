@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
+from credly_connector.errors import CredlyctlError, is_retryable
+from credly_connector.exit_codes import ExitCode
 from credly_connector.secrets import scrub
 
 if TYPE_CHECKING:
@@ -65,6 +67,9 @@ class CheckResult:
     # A finer, stable id of the cause found (e.g. "badge_pending", "email_no_user"): several
     # causes share one table row, and the verdict lists each cause once by this id.
     cause: str | None = None
+    # Set on an ERROR result caused by a refusal or a usage error: the exit code its class
+    # means (see credly_connector.errors), so a Graph 401 exits alike in diagnose and sync.
+    exit_code: ExitCode | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,6 +131,7 @@ def _result(
     check_id: str = "",
     title: str = "",
     cause: str | None = None,
+    exit_code: ExitCode | None = None,
 ) -> CheckResult:
     return CheckResult(
         check_id=check_id,
@@ -137,6 +143,7 @@ def _result(
         table_row=table_row,
         remote_failure=remote_failure,
         cause=cause,
+        exit_code=exit_code,
     )
 
 
@@ -163,3 +170,20 @@ def skipped(explanation: str, **kw: Any) -> CheckResult:
 
 def error(explanation: str, fix: str = "", **kw: Any) -> CheckResult:
     return _result(CheckStatus.ERROR, explanation, fix, **kw)
+
+
+def error_from(exc: CredlyctlError, explanation: str, fix: str = "", **kw: Any) -> CheckResult:
+    """An ERROR result for a check that `exc` kept from concluding.
+
+    A retryable failure says "retry later" (exit 3); a refusal or a usage error keeps the exit
+    code of its class (2); anything else counts as a problem found (1).
+    """
+    if is_retryable(exc):
+        return error(
+            explanation,
+            fix or exc.hint or "Run the command again later.",
+            remote_failure=True,
+            **kw,
+        )
+    code = exc.exit_code if exc.exit_code is not ExitCode.INTERNAL else None
+    return error(explanation, fix or exc.hint, exit_code=code, **kw)

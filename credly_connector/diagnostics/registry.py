@@ -24,9 +24,10 @@ from credly_connector.diagnostics.model import (
     RunFunction,
     Scope,
     error,
+    error_from,
     skipped,
 )
-from credly_connector.errors import CredlyctlError, RemoteError, UsageError
+from credly_connector.errors import CredlyctlError, UsageError
 from credly_connector.exit_codes import ExitCode, combine
 from credly_connector.secrets import scrub
 
@@ -137,19 +138,8 @@ def _results_of(check: Check, outcome: CheckResult | list[CheckResult]) -> list[
 def _run_one(check: Check, ctx: DiagnosticContext) -> list[CheckResult]:
     try:
         return _results_of(check, check.run(ctx))
-    except RemoteError as exc:
-        return [
-            check.stamp(
-                error(
-                    exc.message,
-                    exc.hint or "Run the command again later.",
-                    remote_failure=True,
-                    evidence={"error": type(exc).__name__},
-                )
-            )
-        ]
     except CredlyctlError as exc:
-        return [check.stamp(error(exc.message, exc.hint, evidence={"error": type(exc).__name__}))]
+        return [check.stamp(error_from(exc, exc.message, evidence={"error": type(exc).__name__}))]
     except Exception as exc:  # a bug in the check: reported as a result, never fatal
         return [
             check.stamp(
@@ -217,8 +207,11 @@ def verdict(results: Iterable[CheckResult], strict: bool = False) -> ExitCode:
     """The exit code for a set of results (see exit_codes.py for the precedence)."""
     codes = [ExitCode.OK]
     for result in results:
-        if result.remote_failure and result.status not in PASSING:
+        failed = result.status not in PASSING
+        if failed and result.remote_failure:
             codes.append(ExitCode.REMOTE)
+        elif failed and result.exit_code is not None:
+            codes.append(result.exit_code)
         elif result.status in _PROBLEMS or (strict and result.status == CheckStatus.WARN):
             codes.append(ExitCode.PROBLEMS)
     return combine(*codes)

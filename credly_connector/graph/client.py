@@ -28,6 +28,7 @@ from credly_connector.graph.errors import (
     DeltaExpiredError,
     GraphError,
     GraphPermissionError,
+    GraphRefused,
     GraphUnavailable,
 )
 from credly_connector.graph.models import USER_SELECT, DirectoryUser
@@ -540,7 +541,7 @@ class GraphClient(MeteredClient):
                 **common,
             )
         if status == 401:
-            return GraphError(
+            return GraphRefused(
                 f"Microsoft Graph rejected the access token for {where} (HTTP 401{said})",
                 "The token may be for another cloud's Graph (check entra.cloud) or the clock may "
                 "be wrong.",
@@ -561,7 +562,7 @@ class GraphClient(MeteredClient):
                 "Retry later.",
                 **common,
             )
-        return GraphError(
+        return GraphRefused(
             f"Microsoft Graph refused {where} (HTTP {status}{said})",
             "See the message above; `credlyctl diagnose` checks the connection.",
             **common,

@@ -1,19 +1,18 @@
-"""Graph and Entra failures an admin can act on. No message ever holds a token or secret."""
+"""Graph and Entra failures an admin can act on, as branches of the tree in
+`credly_connector.errors`. No message ever holds a token or secret.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from credly_connector.errors import CredlyctlError, RemoteError, UsageError
-from credly_connector.exit_codes import ExitCode
+from credly_connector.errors import CredlyctlError, RemoteRefused, Unavailable
 
 UnavailableKind = Literal["network", "tls", "server", "throttled", "malformed"]
 
 
 class GraphError(CredlyctlError):
-    """Graph refused a request. The base is a remote failure unless a subclass says otherwise."""
-
-    exit_code = ExitCode.REMOTE
+    """Base of every Graph failure: what Graph said (status, code, message, request id)."""
 
     def __init__(
         self,
@@ -27,7 +26,8 @@ class GraphError(CredlyctlError):
         error_id: str = "graph.error",
         body_shape: Any = None,
     ) -> None:
-        super().__init__(message, hint, error_id=error_id)
+        # Not super(): in GraphUnavailable the next class is Unavailable, which takes a kind.
+        CredlyctlError.__init__(self, message, hint, error_id=error_id)
         self.status = status
         self.code = code
         self.graph_message = graph_message
@@ -35,10 +35,13 @@ class GraphError(CredlyctlError):
         self.body_shape = body_shape
 
 
-class GraphPermissionError(GraphError, UsageError):
-    """The app lacks an application permission (or its admin consent) for this call."""
+class GraphRefused(GraphError, RemoteRefused):
+    """Graph answered 4xx (not 429): our request, the token or the tenant is wrong for it, and
+    sending it again will not change that (exit 2)."""
 
-    exit_code = ExitCode.USAGE
+
+class GraphPermissionError(GraphRefused):
+    """The app lacks an application permission (or its admin consent) for this call."""
 
     def __init__(self, message: str, hint: str = "", *, permission: str, **kwargs: Any) -> None:
         kwargs.setdefault("error_id", "graph.permission")
@@ -46,22 +49,22 @@ class GraphPermissionError(GraphError, UsageError):
         self.permission = permission
 
 
-class GraphUnavailable(GraphError, RemoteError):
-    """Graph or the network failed in a way that retrying later may fix."""
+class GraphUnavailable(GraphError, Unavailable):
+    """Graph or the network failed in a way that retrying later may fix (exit 3)."""
 
-    exit_code = ExitCode.REMOTE
+    kind: UnavailableKind
 
     def __init__(self, kind: UnavailableKind, message: str, hint: str = "", **kwargs: Any) -> None:
         kwargs.setdefault("error_id", f"graph.{kind}")
-        super().__init__(message, hint, **kwargs)
-        self.kind: UnavailableKind = kind
+        GraphError.__init__(self, message, hint, **kwargs)
+        self.kind = kind
 
 
-class DeltaExpiredError(GraphError):
+class DeltaExpiredError(GraphRefused):
     """The saved /users/delta link is no longer valid: a full listing is needed."""
 
 
-class EntraAuthError(UsageError):
+class EntraAuthError(RemoteRefused):
     """Entra ID refused to issue a token; `cause` and `fix` come from graph/aadsts.py."""
 
     def __init__(
@@ -99,9 +102,10 @@ class EntraAuthError(UsageError):
         }
 
 
-class EntraUnavailable(RemoteError):
+class EntraUnavailable(Unavailable):
     """Entra ID or the network failed (5xx, timeout, DNS, TLS): retrying later may help."""
 
+    kind: UnavailableKind
+
     def __init__(self, kind: UnavailableKind, message: str, hint: str = "") -> None:
-        super().__init__(message, hint, error_id=f"entra.{kind}")
-        self.kind: UnavailableKind = kind
+        super().__init__(kind, message, hint, service="entra")

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from credly_connector.errors import CredlyctlError, RemoteError
+from credly_connector.errors import CredlyctlError, RemoteError, is_retryable
 from credly_connector.graph.batch import MAX_BATCH, BatchRequest, BatchResponse
 from credly_connector.net.retry import RetryPolicy, backoff_delay
 from credly_connector.sync.planner import Action, PlannedOp
@@ -174,7 +174,7 @@ class BatchWriter:
             try:
                 answers = {a.id: a for a in self._send(requests)}
             except CredlyctlError as exc:
-                if not isinstance(exc, RemoteError) or attempt + 1 >= self.policy.max_attempts:
+                if not is_retryable(exc) or attempt + 1 >= self.policy.max_attempts:
                     return written, deleted, failures, exc
                 self._wait(backoff_delay(attempt, self.policy), report, throttled=False)
                 attempt += 1

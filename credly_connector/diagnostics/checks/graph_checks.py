@@ -10,9 +10,16 @@ from typing import Any
 from credly_connector.config.resolved import InstanceSettings
 from credly_connector.diagnostics.checks._common import settings_or_skip
 from credly_connector.diagnostics.context import DiagnosticContext
-from credly_connector.diagnostics.model import CheckResult, error, fail, ok, skipped, warn
+from credly_connector.diagnostics.model import (
+    CheckResult,
+    error_from,
+    fail,
+    ok,
+    skipped,
+    warn,
+)
 from credly_connector.diagnostics.registry import register
-from credly_connector.errors import CredlyctlError, RemoteError
+from credly_connector.errors import CredlyctlError, Retryable
 
 CONSENT = (
     "In the Entra admin center > App registrations > the app > API permissions, add the "
@@ -119,13 +126,10 @@ def graph_permissions(ctx: DiagnosticContext) -> list[CheckResult]:
                 outcome = "denied"
             except LookupError:
                 outcome = "not-tried"
-            except RemoteError as exc:
+            except Retryable as exc:
                 results.append(
-                    error(
-                        f"Could not confirm {permission}: {exc.message}",
-                        exc.hint,
-                        evidence=evidence,
-                        remote_failure=True,
+                    error_from(
+                        exc, f"Could not confirm {permission}: {exc.message}", evidence=evidence
                     )
                 )
                 continue
@@ -210,9 +214,7 @@ def _graph_failure(exc: CredlyctlError, what: str) -> CheckResult:
             "(graph.permissions names it).",
             evidence={"permission": getattr(exc, "permission", None)},
         )
-    if isinstance(exc, RemoteError):
-        return error(f"Could not read {what}: {exc.message}", exc.hint, remote_failure=True)
-    return error(f"Could not read {what}: {exc.message}", exc.hint)
+    return error_from(exc, f"Could not read {what}: {exc.message}")
 
 
 _STATE_ADVICE = {
