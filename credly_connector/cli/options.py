@@ -9,7 +9,11 @@ import typer
 
 JsonOption = Annotated[
     bool,
-    typer.Option("--json", help="Print one JSON document on stdout (schema in docs/schemas/)."),
+    typer.Option(
+        "--json",
+        help="Print one JSON document on stdout. Its JSON Schema is installed with credlyctl: "
+        "credly_connector/schemas/<command>.schema.json (docs/schemas/ in the source).",
+    ),
 ]
 ConfigOption = Annotated[
     Path | None,
