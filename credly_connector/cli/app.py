@@ -138,6 +138,17 @@ def root(
             help="Show tracebacks (local variables are never shown).",
         ),
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            envvar="CREDLYCTL_QUIET",
+            show_envvar=True,
+            help="Errors only on stderr: no warnings, progress or notes (for scripts and "
+            "schedulers). stdout and --json are unchanged; the exit code still tells.",
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -146,6 +157,10 @@ def root(
     ] = False,
 ) -> None:
     """Sync Credly badges into Microsoft 365 profiles, and explain what is missing."""
+    # Imported here, not at the top: `credlyctl --help` never gets this far and stays light.
+    from credly_connector.cli.output import start_run
+
+    start_run(quiet=quiet)
     if debug:
         os.environ["CREDLYCTL_DEBUG"] = "1"
 

@@ -47,7 +47,7 @@ def debug_enabled() -> bool:
     return os.environ.get("CREDLYCTL_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def make_console(*, stderr: bool) -> Console:
+def make_console(*, stderr: bool, quiet: bool = False) -> Console:
     # Markup, emoji and highlighting off: emails and URLs with brackets must print as they are.
     no_color = bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
     return Console(
@@ -57,7 +57,25 @@ def make_console(*, stderr: bool) -> Console:
         highlight=False,
         no_color=no_color,
         soft_wrap=True,
+        quiet=quiet,
     )
+
+
+@dataclass
+class _RunSettings:
+    """What the root options decided for this run (`credlyctl -q ...`)."""
+
+    quiet: bool = False
+    warned: set[str] = field(default_factory=set)
+
+
+_run = _RunSettings()
+
+
+def start_run(*, quiet: bool) -> None:
+    """Called once per invocation by the root command, before any command body runs."""
+    global _run
+    _run = _RunSettings(quiet=quiet)
 
 
 class _ScrubbingFile:
@@ -91,9 +109,26 @@ def stdout_console() -> Console:
 
 
 def stderr_console() -> Console:
+    """stderr for what must always show: errors and their hints."""
     console = make_console(stderr=True)
     console.file = _ScrubbingFile(sys.stderr)  # type: ignore[assignment]
     return console
+
+
+def notice_console() -> Console:
+    """stderr for progress, notes and next steps: silent under -q/--quiet."""
+    console = make_console(stderr=True, quiet=_run.quiet)
+    console.file = _ScrubbingFile(sys.stderr)  # type: ignore[assignment]
+    return console
+
+
+def warn(message: str) -> None:
+    """`Warning: message` on stderr, once per run however many sections repeat it (the
+    custom-host opt-in of every instance under --all), and not at all under -q/--quiet."""
+    if message in _run.warned:
+        return
+    _run.warned.add(message)
+    notice_console().print(f"Warning: {message}")
 
 
 def _scrub_values(value: Any) -> Any:

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption
-from credly_connector.cli.output import Outcome, run_command, stderr_console
+from credly_connector.cli.output import Outcome, run_command, warn
 from credly_connector.errors import CredlyctlError
 from credly_connector.exit_codes import ExitCode
 
@@ -51,8 +51,8 @@ def check_endpoint_command(
             if url is None:
                 raise
             settings = None
-            stderr_console().print(
-                f"Warning: no configuration used ({exc.message}); probing without its CA "
+            warn(
+                f"no configuration used ({exc.message}); probing without its CA "
                 "bundle or proxy settings."
             )
         report = check_endpoint(settings, url, probe=probe)

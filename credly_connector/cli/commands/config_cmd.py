@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption
-from credly_connector.cli.output import Outcome, run_command, stderr_console
+from credly_connector.cli.output import Outcome, notice_console, run_command, warn
 from credly_connector.config.files import locate
 from credly_connector.config.load import load_instance_with_origins
 from credly_connector.config.resolve import INSTANCE_NAME_RE
@@ -49,9 +49,8 @@ def show_command(
         }
 
         def render(console: Console) -> None:
-            err = stderr_console()
             for line in settings.warnings:
-                err.print(f"Warning: {line}")
+                warn(line)
             console.print(f"# instance {settings.name} from {settings.config_path}")
             for section, values in view.items():
                 console.print(f"[{section}]")
@@ -93,7 +92,7 @@ def init_command(
 
         def render(console: Console) -> None:
             console.print(f"Wrote {path} (instance {name!r}, readable by you only).")
-            stderr_console().print(
+            notice_console().print(
                 "Next: fill in the IDs, then run `credlyctl validate-config"
                 + (f" --config {path}`." if config else "`.")
             )

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from credly_connector.cli.options import JsonOption
-from credly_connector.cli.output import Outcome, run_command, stderr_console
+from credly_connector.cli.output import Outcome, notice_console, run_command
 
 if TYPE_CHECKING:
     from credly_connector.diagnostics.demo import DemoReport, DemoStep
@@ -101,7 +101,7 @@ def demo_command(json_output: JsonOption = False) -> None:
     def body() -> Outcome:
         from credly_connector.diagnostics.demo import run_demo
 
-        progress = stderr_console()
+        progress = notice_console()
         progress.print(f"Starting the demo. {BANNER}")
         report = run_demo(progress=lambda step: progress.print(f"  {step.title}"))
         return Outcome(

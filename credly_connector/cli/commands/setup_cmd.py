@@ -11,7 +11,7 @@ from rich.table import Table
 
 from credly_connector.cli.commands.sync_cmd import AllOption, for_each_instance, instance_names
 from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption
-from credly_connector.cli.output import Outcome, run_command, stderr_console
+from credly_connector.cli.output import Outcome, notice_console, run_command, warn
 from credly_connector.config.resolved import InstanceSettings
 from credly_connector.errors import UsageError
 from credly_connector.exit_codes import ExitCode
@@ -43,7 +43,7 @@ def _render(console: Console, results: list[dict[str, Any]], title: str) -> None
             table.add_row(step["step"], step["status"], step["detail"])
         console.print(table)
         for warning in result["warnings"]:
-            stderr_console().print(f"Warning: {warning}")
+            warn(warning)
         if "changed" in result and not result["changed"]:
             console.print("Nothing changed: everything was already in place.")
 
@@ -67,7 +67,7 @@ def setup_command(
 
     def body() -> Outcome:
         names = instance_names(config, instance, all_instances)
-        progress = stderr_console()
+        progress = notice_console()
 
         def work(settings: InstanceSettings) -> dict[str, Any]:
             report = run_setup(

@@ -17,8 +17,8 @@ from credly_connector.cli.options import JsonOption
 from credly_connector.cli.output import (
     Outcome,
     envelope,
+    notice_console,
     run_command,
-    stderr_console,
     stdout_console,
     write_json,
 )
@@ -76,7 +76,7 @@ def _print_human(document: dict[str, Any]) -> None:
     console.print("Configuration (secrets are file references in the simulator's folder):")
     console.print(document["config_toml"])
     sys.stdout.flush()
-    stderr_console().print("Serving until interrupted (Ctrl+C). The folder above is then removed.")
+    notice_console().print("Serving until interrupted (Ctrl+C). The folder above is then removed.")
 
 
 def _stop_on_signal() -> tuple[threading.Event, Callable[[], None]]:

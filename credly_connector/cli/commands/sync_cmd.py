@@ -13,7 +13,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption
-from credly_connector.cli.output import Outcome, run_command, stderr_console
+from credly_connector.cli.output import (
+    Outcome,
+    notice_console,
+    run_command,
+    stderr_console,
+    warn,
+)
 from credly_connector.config.load import list_instances, load_instance
 from credly_connector.config.resolved import InstanceSettings
 from credly_connector.errors import CredlyctlError, UsageError
@@ -59,12 +65,11 @@ def for_each_instance(
     """Run `work` per instance; with several, a failing instance is reported, not fatal."""
     results: list[dict[str, Any]] = []
     codes: list[ExitCode] = []
-    warn = stderr_console()
     for name in names:
         try:
             settings = load_instance(config, name)
             for line in settings.warnings:
-                warn.print(f"Warning: {line}")
+                warn(line)
             result = work(settings)
         except CredlyctlError as exc:
             if len(names) == 1:
@@ -91,7 +96,7 @@ class _RichProgress:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                console=stderr_console(),
+                console=notice_console(),
                 transient=True,
             )
             self._progress.start()
@@ -267,7 +272,6 @@ def sync_command(
             log_file=log_file,
             allow_deletes=allow_deletes,
         )
-        warn = stderr_console()
 
         def work(settings: InstanceSettings) -> dict[str, Any]:
             from credly_connector.sync.clients import build_clients
@@ -280,7 +284,7 @@ def sync_command(
                         clients.for_sync(),
                         options,
                         progress=progress,
-                        warn=lambda message: warn.print(f"Warning: {message}"),
+                        warn=warn,
                     )
             finally:
                 clients.close()

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption, StrictOption
-from credly_connector.cli.output import Outcome, run_command, stderr_console
+from credly_connector.cli.output import Outcome, notice_console, run_command, stderr_console
 from credly_connector.config.findings import Severity
 from credly_connector.exit_codes import ExitCode
 from credly_connector.orgid import OrgIdCheck, check_org_id
@@ -85,7 +85,7 @@ def _render_org_id(check: OrgIdCheck, console: Console) -> None:
     if check.ok:
         console.print(check.canonical or "")
         if check.value != check.canonical:
-            stderr_console().print(check.message)
+            notice_console().print(check.message)
         return
     err = stderr_console()
     err.print(f"Invalid Organization ID ({check.reason}): {check.message}")
