@@ -108,6 +108,11 @@ class GraphService:
         with self.external.lock:
             self.external.schema_delay = float(seconds)
 
+    def set_evolvable_enums(self, enforce: bool) -> None:
+        """Enforce Graph's evolvable-enum rule (default) or answer leniently (older model)."""
+        with self.external.lock:
+            self.external.enforce_evolvable_enums = bool(enforce)
+
     def set_connection_state(self, connection_id: str, state: str | None) -> None:
         """Force a connection's state (e.g. limitExceeded); None returns to the computed one."""
         self.external.set_connection_state(connection_id, state)
@@ -243,7 +248,10 @@ class GraphService:
             ),
             (
                 "/admin/people/profilePropertySettings",
-                {"GET": lambda r, c, p: people.list_settings(r, c)},
+                {
+                    "GET": lambda r, c, p: people.list_settings(r, c),
+                    "POST": lambda r, c, p: people.create_setting(r, c),
+                },
             ),
             (
                 r"/admin/people/profilePropertySettings/(?P<id>[^/]+)",

@@ -29,99 +29,27 @@ from credly_connector.simulator.graph_common import (
     bad_request,
     read_json_object,
 )
+from credly_connector.simulator.graph_enums import (
+    CONTENT_CATEGORY_MEMBERS,
+    FAIRFAX_LABEL_MEMBERS,
+    LABEL_MEMBERS,
+    PROPERTY_TYPE_MEMBERS,
+    applied_headers,
+    check_category_input,
+    check_schema_input,
+    known,
+    mask_category,
+    mask_schema,
+)
 
-CONTENT_CATEGORIES = frozenset(
-    {
-        "uncategorized",
-        "knowledgeBase",
-        "wikis",
-        "fileRepository",
-        "qna",
-        "crm",
-        "dashboard",
-        "people",
-        "media",
-        "email",
-        "messaging",
-        "meetingTranscripts",
-        "taskManagement",
-        "learningManagement",
-    }
-)
+CONTENT_CATEGORIES = known(CONTENT_CATEGORY_MEMBERS)
 CONNECTION_STATES = frozenset({"draft", "ready", "obsolete", "limitExceeded"})
-PROPERTY_TYPES = frozenset(
-    {
-        "string",
-        "int64",
-        "double",
-        "dateTime",
-        "boolean",
-        "stringCollection",
-        "int64Collection",
-        "doubleCollection",
-        "dateTimeCollection",
-        "principal",
-        "principalCollection",
-    }
-)
-LABELS = frozenset(
-    [
-        "title",
-        "url",
-        "createdBy",
-        "lastModifiedBy",
-        "authors",
-        "createdDateTime",
-        "lastModifiedDateTime",
-        "fileName",
-        "fileExtension",
-        "containerName",
-        "containerUrl",
-        "iconUrl",
-        "assignedToPeople",
-        "closedBy",
-        "closedDate",
-        "priority",
-        "sprintName",
-        "tags",
-        "severity",
-        "state",
-        "dueDate",
-        "itemParentId",
-        "itemPath",
-        "itemType",
-        "numberOfReactions",
-        "parentUrl",
-        "priorityNormalized",
-        "reportedBy",
-        "secondaryId",
-        "personEmails",
-        "personAddresses",
-        "personAnniversaries",
-        "personName",
-        "personNote",
-        "personPhones",
-        "personCurrentPosition",
-        "personWebAccounts",
-        "personWebSite",
-        "personSkills",
-        "personProjects",
-        "personAccount",
-        "personAwards",
-        "personCertifications",
-        "personAssistants",
-        "personColleagues",
-        "personManager",
-        "personAlternateContacts",
-        "personEmergencyContacts",
-        "personEducationalActivities",
-        "personInterests",
-        "personLanguages",
-        "personPublications",
-        "personPatents",
-        "personWorkPositions",
-    ]
-)
+PROPERTY_TYPES = known(PROPERTY_TYPE_MEMBERS)
+LABELS = known(LABEL_MEMBERS)
+# The US Government clouds' v1.0 metadata (v1.0-Fairfax.csdl): no `contentCategory` on
+# externalConnection, and a label enum that ends at iconUrl (no person labels).
+US_GOVERNMENT_CLOUDS = frozenset({"usgov", "usgovdod"})
+FAIRFAX_LABELS = known(FAIRFAX_LABEL_MEMBERS)
 # Labels and types the people-data doc says are not supported yet.
 PEOPLE_UNSUPPORTED_LABELS = frozenset(
     {
@@ -260,7 +188,7 @@ def _check_connection_id(connection_id: Any) -> str:
     return connection_id
 
 
-def _schema_shape_problem(body: dict[str, Any]) -> str | None:
+def _schema_shape_problem(body: dict[str, Any], labels_known: frozenset[str]) -> str | None:
     """Problems Graph rejects at once (the body does not deserialize to a schema)."""
     if body.get("baseType") != "microsoft.graph.externalItem":
         return "The schema baseType must be 'microsoft.graph.externalItem'."
@@ -273,7 +201,9 @@ def _schema_shape_problem(body: dict[str, Any]) -> str | None:
         if not _member(prop.get("type"), PROPERTY_TYPES):
             return f"Property '{prop.get('name')}' has an unknown type {prop.get('type')!r}."
         labels = prop.get("labels", [])
-        if not isinstance(labels, list) or any(not _member(label, LABELS) for label in labels):
+        if not isinstance(labels, list) or any(
+            not _member(label, labels_known) for label in labels
+        ):
             return f"Property '{prop['name']}' has an unknown label in {labels!r}."
     return None
 
@@ -356,9 +286,15 @@ class ExternalApi:
         self.lock = threading.RLock()
         self.schema_delay = float(scenario.get("schema_delay_seconds", 0.0))
         self.enforce_owned_by = bool(scenario.get("enforce_owned_by", True))
-        # [INFERRED] underscores in item ids: the docs say alphanumeric, the sample uses "_".
+        # The documented evolvable-enum rule (graph_enums); false = the earlier lenient model.
+        self.enforce_evolvable_enums = bool(scenario.get("enforce_evolvable_enums", True))
+        # Which Microsoft cloud this Graph plays (the scenario's entra.cloud by default).
+        self.cloud = str(scenario.get("cloud") or "global")
+        # Item ids: the externalItem page says "alphanumeric", but Microsoft's people-connector
+        # sample writes ids with "_" and a third-party ingester ids with "-", so Graph accepts
+        # those. [INFERRED] the exact set; `strict_item_ids` applies the page's letter.
         self.item_id_pattern = re.compile(
-            r"^[A-Za-z0-9_]+$" if scenario.get("item_ids_allow_underscore") else r"^[A-Za-z0-9]+$"
+            r"^[A-Za-z0-9]+$" if scenario.get("strict_item_ids") else r"^[A-Za-z0-9_-]+$"
         )
         limit = scenario.get("ingestion_limit_per_second")
         self.ingestion_limit: float | None = float(limit) if limit is not None else None
@@ -420,20 +356,40 @@ class ExternalApi:
             self.connections[connection_id].forced_state = state
 
     # -- helpers -------------------------------------------------------------------------
+    @property
+    def us_government(self) -> bool:
+        return self.cloud in US_GOVERNMENT_CLOUDS
+
+    def _render_connection(self, connection: Connection, request: SimRequest) -> dict[str, Any]:
+        document = connection.to_graph(request.base_url)
+        if self.us_government:
+            del document["contentCategory"]  # not a property in the US Government metadata
+        elif self.enforce_evolvable_enums:
+            document["contentCategory"] = mask_category(connection.content_category, request)
+        return document
+
     def _connection(self, connection_id: str) -> Connection:
         connection = self.connections.get(connection_id)
         if connection is None:
             raise _not_found(f"The connection '{connection_id}'")
         return connection
 
+    def _reaches(self, caller: Caller, needed: Permission, connection: Connection) -> bool:
+        """Whether the caller's permission covers this connection.
+
+        The OwnedBy permissions: "can only read and write external connections that it is
+        authorized to, or it can create new external connections" (Graph permissions
+        reference): the app that created the connection, or one in its authorizedAppIds.
+        """
+        if not (self.enforce_owned_by and caller.only_owned_by(needed)):
+            return True
+        allowed = {connection.owner_app_id, *connection.authorized_app_ids}
+        return caller.app_id.lower() in {str(a).lower() for a in allowed if a}
+
     def _owned(self, caller: Caller, needed: Permission, connection: Connection) -> None:
         caller.require(needed)
-        if (
-            self.enforce_owned_by
-            and caller.only_owned_by(needed)
-            and connection.owner_app_id != caller.app_id
-        ):
-            # [INFERRED] OwnedBy permissions reach only connections the app created.
+        if not self._reaches(caller, needed, connection):
+            # [INFERRED] 403 rather than 404 for a connection the app may not reach.
             raise needed.denied()
 
     def _throttle(self, connection_id: str) -> None:
@@ -454,11 +410,15 @@ class ExternalApi:
     def list_connections(self, request: SimRequest, caller: Caller) -> SimResponse:
         caller.require(CONNECTIONS_READ)
         with self.lock:
-            value = [c.to_graph(request.base_url) for c in self.connections.values()]
+            value = [
+                self._render_connection(c, request)
+                for c in self.connections.values()
+                if self._reaches(caller, CONNECTIONS_READ, c)
+            ]
         for entry in value:
             entry.pop("@odata.context")
         document = {"@odata.context": f"{request.base_url}/v1.0/$metadata#external/connections"}
-        return SimResponse.json(200, {**document, "value": value})
+        return SimResponse.json(200, {**document, "value": value}, applied_headers(request))
 
     def create_connection(self, request: SimRequest, caller: Caller) -> SimResponse:
         caller.require(CONNECTIONS_WRITE)
@@ -467,12 +427,22 @@ class ExternalApi:
         name = body.get("name")
         if not isinstance(name, str) or not name.strip() or len(name) > 128:
             raise bad_request("The connection name is required (at most 128 characters).")
+        if self.us_government and "contentCategory" in body:
+            # [INFERRED] the text: OData refuses a property its metadata does not declare.
+            raise bad_request(
+                "The property 'contentCategory' does not exist on type "
+                "'microsoft.graph.externalConnectors.externalConnection'.",
+                "BadRequest",
+            )
         category = body.get("contentCategory", "uncategorized")
         if not _member(category, CONTENT_CATEGORIES):
             raise bad_request(f"Unknown contentCategory {category!r}.")
+        if self.enforce_evolvable_enums:
+            check_category_input(category, request)
         description = body.get("description")
-        if description is not None and not isinstance(description, str):
-            raise bad_request("The connection description must be a string.")
+        # The create page lists description as required; [INFERRED] an empty string passes.
+        if not isinstance(description, str):
+            raise bad_request("The connection description is required (a string).")
         configuration = body.get("configuration") or {}
         app_ids = (
             configuration.get("authorizedAppIds", []) if isinstance(configuration, dict) else []
@@ -491,14 +461,16 @@ class ExternalApi:
                 authorized_app_ids=[str(a) for a in app_ids] if isinstance(app_ids, list) else [],
             )
             self.connections[connection_id] = connection
-            return SimResponse.json(201, connection.to_graph(request.base_url))
+            return SimResponse.json(201, self._render_connection(connection, request))
 
     def get_connection(
         self, request: SimRequest, caller: Caller, connection_id: str
     ) -> SimResponse:
-        caller.require(CONNECTIONS_READ)
         with self.lock:
-            return SimResponse.json(200, self._connection(connection_id).to_graph(request.base_url))
+            connection = self._connection(connection_id)
+            self._owned(caller, CONNECTIONS_READ, connection)
+            document = self._render_connection(connection, request)
+        return SimResponse.json(200, document, applied_headers(request))
 
     def update_connection(
         self, request: SimRequest, caller: Caller, connection_id: str
@@ -532,9 +504,11 @@ class ExternalApi:
         with self.lock:
             connection = self._connection(connection_id)
             self._owned(caller, CONNECTIONS_WRITE, connection)
-            problem = _schema_shape_problem(body)
+            problem = _schema_shape_problem(body, FAIRFAX_LABELS if self.us_government else LABELS)
             if problem:
                 raise bad_request(problem)
+            if self.enforce_evolvable_enums:
+                check_schema_input(body, request)
             operation = Operation(
                 id=f"1.sim.{uuid.uuid4().hex.upper()}",
                 created=self.clock(),
@@ -552,26 +526,30 @@ class ExternalApi:
         return SimResponse.empty(202, {"Location": location})
 
     def get_schema(self, request: SimRequest, caller: Caller, connection_id: str) -> SimResponse:
-        caller.require(CONNECTIONS_READ)
         with self.lock:
             connection = self._connection(connection_id)
+            self._owned(caller, CONNECTIONS_READ, connection)
             if connection.schema is None:
                 raise _not_found(f"The schema of connection '{connection_id}'")
+            schema = connection.schema
+            if self.enforce_evolvable_enums:
+                schema = mask_schema(schema, request)
             document = {
                 "@odata.context": (
                     f"{request.base_url}/v1.0/$metadata#external/connections"
                     f"('{connection_id}')/schema/$entity"
                 ),
-                **copy.deepcopy(connection.schema),
+                **copy.deepcopy(schema),
             }
-        return SimResponse.json(200, document)
+        return SimResponse.json(200, document, applied_headers(request))
 
     def get_operation(
         self, request: SimRequest, caller: Caller, connection_id: str, operation_id: str
     ) -> SimResponse:
-        caller.require(CONNECTIONS_READ)
         with self.lock:
-            operation = self._connection(connection_id).operations.get(operation_id)
+            connection = self._connection(connection_id)
+            self._owned(caller, CONNECTIONS_READ, connection)
+            operation = connection.operations.get(operation_id)
             if operation is None:
                 raise _not_found(f"The operation '{operation_id}'")
             error = None
@@ -592,7 +570,7 @@ class ExternalApi:
     def _check_item_id(self, item_id: str) -> None:
         if len(item_id) > 128 or not self.item_id_pattern.match(item_id):
             raise bad_request(
-                f"The item id '{item_id}' is invalid: use at most 128 alphanumeric characters."
+                f"The item id '{item_id}' is invalid: use at most 128 letters, digits, '_' or '-'."
             )
 
     def put_item(

@@ -43,6 +43,10 @@ def _binary_thumbprint(thumbprint: Any) -> str | None:
         return None
 
 
+def _hint(value: Any) -> str | None:
+    return value[:3] if isinstance(value, str) and value else None
+
+
 def _source_not_found(key: str) -> GraphError:
     return GraphError(404, "itemNotFound", f"The profile source '{key}' was not found.")
 
@@ -73,12 +77,21 @@ class PeopleApi:
             )
             key = entra["sourceId"] if entra else DEFAULT_ENTRA_SOURCE_ID
             urls = [f"{{graph}}/v1.0/admin/people/profileSources(sourceId='{key}')"]
-        self.setting: dict[str, Any] = {
-            "id": SETTING_ID,
-            "name": None,
-            "displayName": None,
-            "prioritizedSourceUrls": list(urls),
-        }
+        # New tenants can have no default (nameless) setting: Microsoft's precedence guide
+        # and third-party connectors create one (POST) when the list is empty.
+        self.settings: dict[str, dict[str, Any]] = {}
+        if scenario.get("default_profile_setting", True):
+            self.settings[SETTING_ID] = {
+                "id": SETTING_ID,
+                "name": None,
+                "displayName": None,
+                "prioritizedSourceUrls": list(urls),
+            }
+
+    @property
+    def setting(self) -> dict[str, Any] | None:
+        """The nameless setting that orders profile sources, if the tenant has one."""
+        return next((s for s in self.settings.values() if not s.get("name")), None)
 
     # -- control -------------------------------------------------------------------------
     def profile_sources(self) -> list[dict[str, Any]]:
@@ -87,13 +100,14 @@ class PeopleApi:
 
     def profile_property_settings(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [copy.deepcopy(self.setting)]
+            return copy.deepcopy(list(self.settings.values()))
 
     def prioritized_source_ids(self) -> set[str]:
         """Casefolded sourceIds of registered sources named in the prioritized list."""
         found: set[str] = set()
         with self.lock:
-            for url in self.setting["prioritizedSourceUrls"]:
+            setting = self.setting
+            for url in setting["prioritizedSourceUrls"] if setting else []:
                 source = self._source_for(str(url).replace("{graph}", ""))
                 if source is not None:
                     found.add(str(source.get("sourceId", "")).casefold())
@@ -185,8 +199,8 @@ class PeopleApi:
         return SimResponse.empty(204)
 
     # -- profile property settings -------------------------------------------------------
-    def _render_setting(self, base_url: str) -> dict[str, Any]:
-        shaped = copy.deepcopy(self.setting)
+    def _render_setting(self, setting: dict[str, Any], base_url: str) -> dict[str, Any]:
+        shaped = copy.deepcopy(setting)
         shaped["prioritizedSourceUrls"] = [
             url.replace("{graph}", base_url) for url in shaped["prioritizedSourceUrls"]
         ]
@@ -195,40 +209,70 @@ class PeopleApi:
     def list_settings(self, request: SimRequest, caller: Caller) -> SimResponse:
         caller.require(PEOPLE_READ)
         with self.lock:
-            value = [self._render_setting(request.base_url)]
+            value = [self._render_setting(s, request.base_url) for s in self.settings.values()]
         context = f"{request.base_url}/v1.0/$metadata#admin/people/profilePropertySettings"
         return SimResponse.json(200, {"@odata.context": context, "value": value})
 
+    def _setting(self, setting_id: str) -> dict[str, Any]:
+        setting = self.settings.get(setting_id)
+        if setting is None:
+            raise GraphError(404, "itemNotFound", f"The setting '{setting_id}' was not found.")
+        return setting
+
     def get_setting(self, request: SimRequest, caller: Caller, setting_id: str) -> SimResponse:
         caller.require(PEOPLE_READ)
-        if setting_id != SETTING_ID:
-            raise GraphError(404, "itemNotFound", f"The setting '{setting_id}' was not found.")
         with self.lock:
-            document = self._render_setting(request.base_url)
+            document = self._render_setting(self._setting(setting_id), request.base_url)
         return SimResponse.json(200, document)
+
+    def _checked_urls(self, urls: Any) -> list[str]:
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise bad_request("prioritizedSourceUrls must be a list of URLs.")
+        unknown = [url for url in urls if not self._knows(url.replace("{graph}", ""))]
+        if unknown:
+            # [INFERRED] Graph's check of the URLs is undocumented; rejecting is a guess.
+            raise bad_request(f"Unknown profile source URL: {unknown[0]}")
+        return list(urls)
+
+    def create_setting(self, request: SimRequest, caller: Caller) -> SimResponse:
+        """POST /admin/people/profilePropertySettings (v1.0, PeopleSettings.ReadWrite.All)."""
+        caller.require(PEOPLE_WRITE)
+        body = read_json_object(request)
+        for key in body:
+            if key not in ("prioritizedSourceUrls", "displayName", "name", "@odata.type"):
+                raise bad_request(f"Unknown profile property setting property: {key}.")
+        name = body.get("name") or None
+        with self.lock:
+            urls = self._checked_urls(body.get("prioritizedSourceUrls", []))
+            if name is None and self.setting is not None:
+                # The resource allows one nameless setting ([INFERRED] the 409 answer).
+                raise GraphError(409, "Conflict", "A default profile property setting exists.")
+            setting_id = f"sim-profile-property-setting-{uuid.uuid4().hex[:8]}"
+            self.settings[setting_id] = {
+                "id": setting_id,
+                "name": name,
+                "displayName": body.get("displayName"),
+                "prioritizedSourceUrls": urls,
+            }
+            document = self._render_setting(self.settings[setting_id], request.base_url)
+        context = f"{request.base_url}/v1.0/$metadata#admin/people/profilePropertySettings/$entity"
+        return SimResponse.json(201, {"@odata.context": context, **document})
 
     def patch_setting(self, request: SimRequest, caller: Caller, setting_id: str) -> SimResponse:
         caller.require(PEOPLE_WRITE)
-        if setting_id != SETTING_ID:
-            raise GraphError(404, "itemNotFound", f"The setting '{setting_id}' was not found.")
         body = read_json_object(request)
         for key in body:
             if key not in ("prioritizedSourceUrls", "displayName", "name", "@odata.type"):
                 raise bad_request(f"The property '{key}' cannot be changed.")
-        if body.get("name") not in (None, ""):
-            raise bad_request("Only one nameless profile property setting is allowed here.")
-        urls = body.get("prioritizedSourceUrls", self.setting["prioritizedSourceUrls"])
-        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
-            raise bad_request("prioritizedSourceUrls must be a list of URLs.")
         with self.lock:
-            unknown = [url for url in urls if not self._knows(url.replace("{graph}", ""))]
-            if unknown:
-                # [INFERRED] Graph's check of the URLs is undocumented; rejecting is a guess.
-                raise bad_request(f"Unknown profile source URL: {unknown[0]}")
-            self.setting["prioritizedSourceUrls"] = list(urls)
+            setting = self._setting(setting_id)
+            if body.get("name") not in (None, "") and not setting.get("name"):
+                raise bad_request("The default profile property setting keeps no name.")
+            urls = body.get("prioritizedSourceUrls", setting["prioritizedSourceUrls"])
+            setting["prioritizedSourceUrls"] = self._checked_urls(urls)
             if "displayName" in body:
-                self.setting["displayName"] = body["displayName"]
-            document = self._render_setting(request.base_url)
+                setting["displayName"] = body["displayName"]
+            document = self._render_setting(setting, request.base_url)
         return SimResponse.json(200, document)
 
     # -- applications --------------------------------------------------------------------
@@ -247,7 +291,8 @@ class PeopleApi:
                 "customKeyIdentifier": None,
                 "displayName": secret.get("display_name"),
                 "endDateTime": secret.get("end_date"),
-                "hint": None,  # Graph shows 3 characters of the secret; the simulator shows none
+                # Graph returns the first three characters of the secret (passwordCredential).
+                "hint": _hint(secret.get("value")),
                 "keyId": secret.get("key_id"),
                 "secretText": None,
                 "startDateTime": secret.get("start_date"),

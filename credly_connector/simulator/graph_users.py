@@ -218,7 +218,13 @@ class UsersApi:
         self.max_age = float(
             options.get("delta_token_max_age_seconds", DELTA_TOKEN_MAX_AGE_SECONDS)
         )
-        # [INFERRED] directory delta answers 410 with syncStateNotFound; resyncRequired is a switch.
+        # Directory resources answer an expired token with 400 syncStateNotFound (Microsoft 365
+        # Dev blog, "Duration of change tracking tokens for identity and education resources");
+        # 410 + Location is the generic delta pattern. [INFERRED] which mix a tenant sends:
+        # both the status and the code are switches.
+        self.expired_status = int(options.get("delta_expired_status", 400))
+        if self.expired_status not in (400, 410):
+            raise ValueError("delta_expired_status must be 400 or 410")
         self.expired_code = str(options.get("delta_expired_code", "syncStateNotFound"))
         self._epoch = 0
         self._lock = threading.Lock()
@@ -472,10 +478,10 @@ class UsersApi:
             if restart:
                 location += "?" + urlencode(restart, quote_via=quote, safe="$,()")
             raise GraphError(
-                410,
+                self.expired_status,
                 self.expired_code,
                 "The delta token has expired or is no longer valid; restart with a full sync.",
-                {"Location": location},
+                {"Location": location} if self.expired_status == 410 else {},
             )
         state.setdefault("mode", "changes")
         state.setdefault("filter", None)

@@ -128,7 +128,11 @@ class Simulator:
         )
         graph_class = _graph_service_class()
         self.graph: Any = (
-            graph_class(self.directory, self.tokens, self.scenario.get("graph", {}))
+            graph_class(
+                self.directory,
+                self.tokens,
+                {"cloud": entra.get("cloud", "global"), **self.scenario.get("graph", {})},
+            )
             if graph_class is not None
             else None
         )

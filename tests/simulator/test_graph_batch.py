@@ -96,7 +96,7 @@ def test_depends_on_is_honoured_and_failures_give_424() -> None:
         h,
         [
             _put("2", "u2", dependsOn=["1"]),
-            _put("1", "bad-id"),
+            _put("1", "bad.id"),
             _put("3", "u3"),
             _put("4", "u4", dependsOn=["3"]),
         ],

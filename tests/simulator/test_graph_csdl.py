@@ -18,7 +18,13 @@ from credly_connector.simulator import graph_external as ext
 from credly_connector.simulator import graph_filter
 from credly_connector.simulator.graph_users import DEFAULT_USER_PROPERTIES, USER_PROPERTIES
 from tests.conftest import shared_path
-from tests.simulator.graph_support import PEOPLE_SCHEMA, GraphHarness, harness, item_body
+from tests.simulator.graph_support import (
+    PEOPLE_SCHEMA,
+    PREFER_UNKNOWN,
+    GraphHarness,
+    harness,
+    item_body,
+)
 
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 
@@ -202,7 +208,8 @@ def _served_documents(h: GraphHarness) -> list[tuple[str, Any, str]]:
     h.call("PUT", "/external/connections/credlybadges/items/u1", body)
     bad = json.loads(json.dumps(PEOPLE_SCHEMA))
     bad["properties"][0]["name"] = "bad-name"
-    failed = h.call("PATCH", "/external/connections/credlybadges/schema", bad).headers["Location"]
+    schema_url = "/external/connections/credlybadges/schema"
+    failed = h.call("PATCH", schema_url, bad, headers=PREFER_UNKNOWN).headers["Location"]
     app = "/applications(appId='bbbbbbbb-0000-0000-0000-000000000002')"
     calls = [
         ("/users?$select=" + every, "value", "microsoft.graph.user"),
@@ -236,7 +243,7 @@ def _served_documents(h: GraphHarness) -> list[tuple[str, Any, str]]:
     ]
     served = []
     for url, key, type_name in calls:
-        reply = h.call("GET", url)
+        reply = h.call("GET", url, headers=PREFER_UNKNOWN)
         assert reply.status == 200, (url, reply.body)
         document = reply.json[key] if key else reply.json
         assert document, url

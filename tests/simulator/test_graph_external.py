@@ -12,6 +12,7 @@ from tests.simulator.graph_support import (
     APP_ID,
     BASE,
     PEOPLE_SCHEMA,
+    PREFER_UNKNOWN,
     TENANT,
     GraphHarness,
     account,
@@ -41,7 +42,7 @@ def test_create_stores_content_category_and_starts_in_draft() -> None:
 
 def test_create_twice_is_409() -> None:
     h = harness()
-    body = {"id": "credlybadges", "name": "Credly"}
+    body = {"id": "credlybadges", "name": "Credly", "description": "d"}
     assert h.call("POST", "/external/connections", body).status == 201
     assert h.call("POST", "/external/connections", body).status == 409
 
@@ -95,29 +96,166 @@ def test_connection_calls_need_external_connection_permission() -> None:
     assert h.call("GET", "/external/connections", token=token).status == 403
 
 
-def test_owned_by_permission_cannot_write_another_apps_connection() -> None:
+def test_owned_by_permission_reaches_only_connections_the_app_is_authorized_to() -> None:
+    # Permissions reference: OwnedBy "can only read and write external connections that it is
+    # authorized to, or it can create new external connections".
+    other_app = "bbbbbbbb-0000-0000-0000-000000000002"
     scenario = {
         "connections": [
-            {"id": "CredlyMicrosoft", "name": "Credly", "contentCategory": "people"},
+            {
+                "id": "CredlyMicrosoft",
+                "name": "Credly",
+                "description": "d",
+                "contentCategory": "people",
+            },
         ]
     }
     h = harness(scenario=scenario)
-    assert h.call("GET", "/external/connections/CredlyMicrosoft").status == 200
+    assert h.call("GET", "/external/connections/CredlyMicrosoft").status == 403
+    assert h.call("GET", "/external/connections/CredlyMicrosoft/schema").status == 403
+    assert h.call("GET", "/external/connections").json["value"] == []
     assert h.call("DELETE", "/external/connections/CredlyMicrosoft").status == 403
+    h.ready_connection()
+    listed = h.call("GET", "/external/connections").json["value"]
+    assert [c["id"] for c in listed] == ["credlybadges"]
+    # Another OwnedBy app does not see ours; one named in authorizedAppIds would.
+    stranger = h.token_for(appid=other_app)
+    assert h.call("GET", "/external/connections/credlybadges", token=stranger).status == 403
+    h.service.external.connections["credlybadges"].authorized_app_ids.append(other_app)
+    assert h.call("GET", "/external/connections/credlybadges", token=stranger).status == 200
+    read_all = h.token_for(roles=("ExternalConnection.Read.All",))
+    listed = h.call("GET", "/external/connections", token=read_all).json["value"]
+    assert {c["id"] for c in listed} == {"CredlyMicrosoft", "credlybadges"}
     all_token = h.token_for(roles=("ExternalConnection.ReadWrite.All",))
     assert h.call("DELETE", "/external/connections/CredlyMicrosoft", token=all_token).status == 204
+
+
+def test_owned_by_can_be_lenient_with_the_switch() -> None:
+    scenario = {
+        "enforce_owned_by": False,
+        "connections": [{"id": "CredlyMicrosoft", "name": "C", "contentCategory": "people"}],
+    }
+    h = harness(scenario=scenario)
+    assert h.call("GET", "/external/connections/CredlyMicrosoft").status == 200
+
+
+def test_description_is_required_on_create() -> None:
+    # The create page lists description as required.
+    h = harness()
+    body = {"id": "credlybadges", "name": "Credly", "contentCategory": "people"}
+    reply = h.call("POST", "/external/connections", body)
+    assert reply.status == 400
+    assert "description" in reply.json["error"]["message"]
+    assert h.call("POST", "/external/connections", {**body, "description": ""}).status == 201
+
+
+# -- evolvable enum members (person labels) --------------------------------------------------
+
+
+def test_schema_patch_with_person_labels_needs_the_prefer_header() -> None:
+    h = harness()
+    _create(h)
+    reply = h.call("PATCH", "/external/connections/credlybadges/schema", PEOPLE_SCHEMA)
+    assert reply.status == 400
+    assert reply.code == "BadRequest"
+    assert "personAccount" in reply.json["error"]["message"]
+    both = {"Prefer": "respond-async, include-unknown-enum-members"}
+    reply = h.call(
+        "PATCH", "/external/connections/credlybadges/schema", PEOPLE_SCHEMA, headers=both
+    )
+    assert reply.status == 202
+
+
+def test_schema_read_without_the_header_answers_unknown_future_value() -> None:
+    h = harness()
+    h.ready_connection()
+    plain = h.call("GET", "/external/connections/credlybadges/schema")
+    assert plain.status == 200
+    assert "Preference-Applied" not in plain.headers
+    assert [p["labels"] for p in plain.json["properties"]] == [["unknownFutureValue"]] * 3
+    opted = h.call("GET", "/external/connections/credlybadges/schema", headers=PREFER_UNKNOWN)
+    assert opted.headers["Preference-Applied"] == "include-unknown-enum-members"
+    assert [p["labels"] for p in opted.json["properties"]] == [
+        ["personAccount"],
+        ["personAwards"],
+        ["personCertifications"],
+    ]
+
+
+def test_non_evolvable_labels_need_no_header() -> None:
+    h = harness()
+    _create(h, "uncategorized")
+    schema = {
+        "baseType": "microsoft.graph.externalItem",
+        "properties": [{"name": "title", "type": "string", "labels": ["title"]}],
+    }
+    assert h.call("PATCH", "/external/connections/credlybadges/schema", schema).status == 202
+    h.clock.advance(3600)
+    got = h.call("GET", "/external/connections/credlybadges/schema").json
+    assert got["properties"][0]["labels"] == ["title"]
+
+
+def test_the_header_rule_applies_inside_batch() -> None:
+    h = harness()
+    h.ready_connection()
+    url = "/external/connections/credlybadges/schema"
+    requests = [
+        {"id": "1", "method": "GET", "url": url},
+        {"id": "2", "method": "GET", "url": url, "headers": PREFER_UNKNOWN},
+    ]
+    answers = {
+        a["id"]: a for a in h.call("POST", "/$batch", {"requests": requests}).json["responses"]
+    }
+    assert answers["1"]["body"]["properties"][0]["labels"] == ["unknownFutureValue"]
+    assert answers["2"]["body"]["properties"][0]["labels"] == ["personAccount"]
+
+
+def test_lenient_switch_keeps_the_older_model() -> None:
+    h = harness(scenario={"enforce_evolvable_enums": False})
+    _create(h)
+    assert h.call("PATCH", "/external/connections/credlybadges/schema", PEOPLE_SCHEMA).status == 202
+    h.clock.advance(3600)
+    got = h.call("GET", "/external/connections/credlybadges/schema").json
+    assert got["properties"][0]["labels"] == ["personAccount"]
+    h.service.set_evolvable_enums(True)
+    got = h.call("GET", "/external/connections/credlybadges/schema").json
+    assert got["properties"][0]["labels"] == ["unknownFutureValue"]
+
+
+# -- US Government clouds ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cloud", ["usgov", "usgovdod"])
+def test_us_government_graph_has_no_content_category_or_person_labels(cloud: str) -> None:
+    h = harness(scenario={"cloud": cloud})
+    body = {"id": "credlybadges", "name": "Credly", "description": "d", "contentCategory": "people"}
+    assert h.call("POST", "/external/connections", body).status == 400
+    del body["contentCategory"]
+    created = h.call("POST", "/external/connections", body)
+    assert created.status == 201
+    assert "contentCategory" not in created.json
+    reply = h.call(
+        "PATCH",
+        "/external/connections/credlybadges/schema",
+        PEOPLE_SCHEMA,
+        headers=PREFER_UNKNOWN,
+    )
+    assert reply.status == 400
+    assert "unknown label" in reply.json["error"]["message"]
 
 
 # -- schema and operations -------------------------------------------------------------------
 
 
 def _create(h: GraphHarness, category: str = "people") -> None:
-    body = {"id": "credlybadges", "name": "Credly", "contentCategory": category}
+    body = {"id": "credlybadges", "name": "Credly", "description": "d", "contentCategory": category}
     assert h.call("POST", "/external/connections", body).status == 201
 
 
 def _register(h: GraphHarness, schema: dict[str, Any]) -> str:
-    reply = h.call("PATCH", "/external/connections/credlybadges/schema", schema)
+    reply = h.call(
+        "PATCH", "/external/connections/credlybadges/schema", schema, headers=PREFER_UNKNOWN
+    )
     assert reply.status == 202, reply.body
     location = reply.headers["Location"]
     assert location.startswith(f"{BASE}/v1.0/external/connections/credlybadges/operations/")
@@ -127,17 +265,23 @@ def _register(h: GraphHarness, schema: dict[str, Any]) -> str:
 def test_schema_operation_completes_after_the_configured_delay() -> None:
     h = harness(scenario={"schema_delay_seconds": 300})
     _create(h)
-    assert h.call("GET", "/external/connections/credlybadges/schema").status == 404
+    assert (
+        h.call("GET", "/external/connections/credlybadges/schema", headers=PREFER_UNKNOWN).status
+        == 404
+    )
     location = _register(h, PEOPLE_SCHEMA)
     operation = h.call("GET", location).json
     assert operation["status"] == "inprogress"
     assert operation["id"] == location.rsplit("/", 1)[1]
     assert h.call("GET", "/external/connections/credlybadges").json["state"] == "draft"
-    assert h.call("GET", "/external/connections/credlybadges/schema").status == 404
+    assert (
+        h.call("GET", "/external/connections/credlybadges/schema", headers=PREFER_UNKNOWN).status
+        == 404
+    )
     h.clock.advance(301)
     assert h.call("GET", location).json["status"] == "completed"
     assert h.call("GET", "/external/connections/credlybadges").json["state"] == "ready"
-    schema = h.call("GET", "/external/connections/credlybadges/schema").json
+    schema = h.call("GET", "/external/connections/credlybadges/schema", headers=PREFER_UNKNOWN).json
     assert schema["baseType"] == "microsoft.graph.externalItem"
     assert [p["name"] for p in schema["properties"]] == ["account", "awards", "certifications"]
 
@@ -261,7 +405,7 @@ def test_limit_exceeded_blocks_new_items_but_not_deletes() -> None:
     assert h.call("GET", "/external/connections/credlybadges").json["state"] == "ready"
 
 
-@pytest.mark.parametrize("item_id", ["user_1", "user-1", "a" * 129, "user.1"])
+@pytest.mark.parametrize("item_id", ["a" * 129, "user.1", "user@1", "user 1"])
 def test_bad_item_ids_are_400(item_id: str) -> None:
     h = harness()
     h.ready_connection()
@@ -269,11 +413,21 @@ def test_bad_item_ids_are_400(item_id: str) -> None:
     assert h.call("PUT", url, item_body()).status == 400
 
 
-def test_underscore_item_ids_are_a_switch() -> None:
-    h = harness(scenario={"item_ids_allow_underscore": True})
+@pytest.mark.parametrize("item_id", ["user_at_contoso", "user-1", "a" * 128])
+def test_item_ids_with_underscores_and_hyphens_pass_as_on_graph(item_id: str) -> None:
+    # Microsoft's people-connector sample uses "_", a third-party ingester "-".
+    h = harness()
     h.ready_connection()
-    url = "/external/connections/credlybadges/items/user_at_contoso"
+    url = f"/external/connections/credlybadges/items/{item_id}"
     assert h.call("PUT", url, item_body()).status == 200
+
+
+def test_strict_item_ids_switch_applies_the_pages_letter() -> None:
+    h = harness(scenario={"strict_item_ids": True})
+    h.ready_connection()
+    for item_id, status in (("user_1", 400), ("user-1", 400), ("user1", 200)):
+        url = f"/external/connections/credlybadges/items/{item_id}"
+        assert h.call("PUT", url, item_body()).status == status, item_id
 
 
 def _mutated(change: Any) -> dict[str, Any]:

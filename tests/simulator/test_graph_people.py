@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from credly_connector.simulator.graph_people import DEFAULT_ENTRA_SOURCE_ID
 from tests.simulator.graph_support import BASE, GraphHarness, harness
 
 ENTRA = "4ce763dd-9214-4eff-af7c-da491cc3782d"
@@ -143,6 +144,8 @@ def test_application_shows_password_credentials_without_secret_text() -> None:
     assert credential["endDateTime"] == "2026-12-01T00:00:00Z"
     assert credential["keyId"] == "k-1"
     assert credential["secretText"] is None
+    # passwordCredential: `hint` holds the first three characters of the secret, no more.
+    assert credential["hint"] == "sup"
     assert b"sup3r" not in reply.body
 
 
@@ -157,3 +160,27 @@ def test_application_needs_application_read_all() -> None:
 def test_unknown_application_is_404() -> None:
     h = harness(apps=APPS)
     assert h.call("GET", "/applications(appId='nope')").status == 404
+
+
+def test_a_tenant_can_start_without_a_default_profile_setting() -> None:
+    h = harness(scenario={"default_profile_setting": False})
+    assert h.call("GET", "/admin/people/profilePropertySettings").json["value"] == []
+    entra = f"{BASE}/v1.0/admin/people/profileSources(sourceId='{DEFAULT_ENTRA_SOURCE_ID}')"
+    created = h.call(
+        "POST", "/admin/people/profilePropertySettings", {"prioritizedSourceUrls": [entra]}
+    )
+    assert created.status == 201, created.body
+    assert created.json["prioritizedSourceUrls"] == [entra]
+    listed = h.call("GET", "/admin/people/profilePropertySettings").json["value"]
+    assert [(s["name"], s["id"]) for s in listed] == [(None, created.json["id"])]
+    again = h.call(
+        "POST", "/admin/people/profilePropertySettings", {"prioritizedSourceUrls": [entra]}
+    )
+    assert again.status == 409
+    unknown = {"prioritizedSourceUrls": [f"{BASE}/v1.0/admin/people/profileSources(sourceId='x')"]}
+    named = {**unknown, "name": "skills"}
+    assert h.call("POST", "/admin/people/profilePropertySettings", named).status == 400
+    patched = h.call(
+        "PATCH", f"/admin/people/profilePropertySettings/{created.json['id']}", {"displayName": "d"}
+    )
+    assert patched.status == 200

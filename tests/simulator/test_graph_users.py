@@ -306,8 +306,18 @@ def test_delta_token_latest_returns_just_a_delta_link() -> None:
     assert [c["id"] for c in changes] == [user(1)["id"]]
 
 
-def test_expired_delta_token_is_410_with_restart_location() -> None:
+def test_expired_delta_token_is_400_sync_state_not_found_by_default() -> None:
+    # Directory resources: 400 syncStateNotFound (Microsoft 365 Dev blog on token lifetimes).
     h = harness()
+    _, delta_link = _drain(h, "/users/delta?$select=id,mail")
+    h.service.expire_delta_tokens()
+    reply = h.call("GET", delta_link)
+    assert (reply.status, reply.code) == (400, "syncStateNotFound")
+    assert "Location" not in reply.headers
+
+
+def test_expired_delta_token_can_be_410_with_restart_location() -> None:
+    h = harness(scenario={"delta_expired_status": 410})
     _, delta_link = _drain(h, "/users/delta?$select=id,mail")
     h.service.expire_delta_tokens()
     reply = h.call("GET", delta_link)
@@ -319,7 +329,11 @@ def test_expired_delta_token_is_410_with_restart_location() -> None:
 
 def test_delta_token_expires_with_age_and_code_is_a_switch() -> None:
     h = harness(
-        scenario={"delta_token_max_age_seconds": 60, "delta_expired_code": "resyncRequired"}
+        scenario={
+            "delta_token_max_age_seconds": 60,
+            "delta_expired_code": "resyncRequired",
+            "delta_expired_status": 410,
+        }
     )
     _, delta_link = _drain(h, "/users/delta")
     h.clock.advance(30)
