@@ -95,6 +95,28 @@ UNSUPPORTED_CLOUDS = {
 }
 
 
+# Offered by credlyctl for identity checks, but without people-data connections: the US
+# Government clouds' Graph v1.0 metadata (msgraph-metadata schemas/v1.0-Fairfax.csdl) has no
+# externalConnection.contentCategory and no person* labels, and Microsoft documents creating
+# profile sources for the global service only.
+_NO_PEOPLE_DATA = (
+    "people-data connections (contentCategory people, the person labels, profile sources) "
+    "are not in the US Government Microsoft Graph"
+)
+PEOPLE_DATA_UNAVAILABLE: dict[Cloud, str] = {
+    Cloud.USGOV: _NO_PEOPLE_DATA,
+    Cloud.USGOVDOD: _NO_PEOPLE_DATA,
+}
+
+
+def people_data_unavailable(cloud: Cloud | str) -> str | None:
+    """Why Microsoft 365 people data cannot be written in this cloud, or None."""
+    try:
+        return PEOPLE_DATA_UNAVAILABLE.get(Cloud(cloud))
+    except ValueError:
+        return None
+
+
 def _host(url: str) -> str:
     rest = url.split("://", 1)[-1]
     return rest.split("/", 1)[0].split(":", 1)[0].lower()

@@ -117,6 +117,7 @@ class Organization:
     id: str
     name: str | None
     vanity_url: str | None
+    vanity_slug: str | None = None  # the organization page is <web host>/org/<vanity_slug>
 
     @classmethod
     def from_api(cls, data: dict[str, Any]) -> Organization:
@@ -124,4 +125,5 @@ class Organization:
             id=str(data.get("id") or ""),
             name=_str(data.get("name")),
             vanity_url=_str(data.get("vanity_url")) or _str(data.get("url")),
+            vanity_slug=_str(data.get("vanity_slug")),
         )

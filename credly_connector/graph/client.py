@@ -77,7 +77,12 @@ PERM_APPLICATIONS = "Application.Read.All"
 
 FIND_CHUNK = 5  # addresses per $filter: 1 `in` + 2 x 5 `eq` clauses stays within Graph limits
 MALFORMED_ATTEMPTS = 3
-DELTA_EXPIRED_CODES = frozenset({"syncStateNotFound", "resyncRequired", "syncStateInvalid"})
+DELTA_EXPIRED_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
+# The person labels of our schema are evolvable enum members in Graph v1.0 (declared after
+# `unknownFutureValue`): Graph only accepts and returns them when the request opts in
+# (externalConnectors property resource; microsoft/api-guidelines evolvable-enums.md).
+INCLUDE_UNKNOWN_ENUMS = {"Prefer": "include-unknown-enum-members"}
+REGISTER_SCHEMA_PREFER = {"Prefer": "respond-async, include-unknown-enum-members"}
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ class GraphClient(MeteredClient):
             except GraphError as exc:
                 if isinstance(exc, GraphPermissionError | GraphUnavailable):
                     raise
-                if exc.status == 410 or (exc.code in DELTA_EXPIRED_CODES):
+                if exc.status == 410 or _is_delta_expired(exc.code):
                     raise DeltaExpiredError(
                         "the saved directory delta link has expired",
                         "credlyctl falls back to a full listing of users.",
@@ -243,13 +248,19 @@ class GraphClient(MeteredClient):
     # ---- connections ------------------------------------------------------------------
 
     def list_connections(self) -> list[dict[str, Any]]:
-        return self._list("/external/connections", kind="graph.connections", perm=PERM_CONNECTIONS)
+        return self._list(
+            "/external/connections",
+            kind="graph.connections",
+            perm=PERM_CONNECTIONS,
+            headers=INCLUDE_UNKNOWN_ENUMS,
+        )
 
     def get_connection(self, connection_id: str) -> dict[str, Any] | None:
         return self._get_or_none(
             f"/external/connections/{_segment(connection_id)}",
             kind="graph.connections",
             perm=PERM_CONNECTIONS,
+            headers=INCLUDE_UNKNOWN_ENUMS,
         )
 
     def create_connection(
@@ -285,6 +296,7 @@ class GraphClient(MeteredClient):
             f"/external/connections/{_segment(connection_id)}/schema",
             kind="graph.schema",
             perm=PERM_CONNECTIONS,
+            headers=INCLUDE_UNKNOWN_ENUMS,
         )
 
     def register_schema(self, connection_id: str, properties: list[dict[str, Any]]) -> str:
@@ -295,7 +307,7 @@ class GraphClient(MeteredClient):
             kind="graph.schema",
             perm=PERM_CONNECTIONS,
             body={"baseType": "microsoft.graph.externalItem", "properties": properties},
-            headers={"Prefer": "respond-async"},
+            headers=REGISTER_SCHEMA_PREFER,
         )
         location = response.headers.get("Location")
         if not location:
@@ -381,6 +393,20 @@ class GraphClient(MeteredClient):
             "/admin/people/profilePropertySettings", kind="graph.people", perm=PERM_PEOPLE
         )
 
+    def create_profile_property_setting(self, urls: list[str]) -> dict[str, Any]:
+        """Create the tenant's default (nameless) setting; new tenants may have none.
+
+        `POST /admin/people/profilePropertySettings` (Graph v1.0; Microsoft's precedence guide).
+        """
+        created = self._json(
+            "POST",
+            "/admin/people/profilePropertySettings",
+            kind="graph.people",
+            perm=PERM_PEOPLE,
+            body={"prioritizedSourceUrls": list(urls)},
+        )
+        return created or {}
+
     def update_prioritized_sources(self, setting_id: str, urls: list[str]) -> None:
         self._request(
             "PATCH",
@@ -403,21 +429,31 @@ class GraphClient(MeteredClient):
 
     # ---- plumbing ---------------------------------------------------------------------
 
-    def _list(self, path: str, *, kind: str, perm: str) -> list[dict[str, Any]]:
+    def _list(
+        self, path: str, *, kind: str, perm: str, headers: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         url: str | None = path
         seen: set[str] = set()
         while url and url not in seen:
             seen.add(url)
-            document = self._json("GET", url, kind=kind, perm=perm)
+            document = self._json("GET", url, kind=kind, perm=perm, headers=headers)
             found.extend(_value(document))
             url = _link(document, "@odata.nextLink")
         return found
 
     def _get_or_none(
-        self, path: str, *, kind: str, perm: str, params: Mapping[str, str] | None = None
+        self,
+        path: str,
+        *,
+        kind: str,
+        perm: str,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any] | None:
-        return self._json("GET", path, kind=kind, perm=perm, params=params, allow_404=True)
+        return self._json(
+            "GET", path, kind=kind, perm=perm, params=params, headers=headers, allow_404=True
+        )
 
     def _create(
         self,
@@ -453,12 +489,20 @@ class GraphClient(MeteredClient):
         perm: str,
         params: Mapping[str, str] | None = None,
         body: Any = None,
+        headers: Mapping[str, str] | None = None,
         allow_404: bool = False,
     ) -> dict[str, Any] | None:
         malformed = 0
         while True:
             response = self._request(
-                method, path, kind=kind, perm=perm, params=params, body=body, allow_404=allow_404
+                method,
+                path,
+                kind=kind,
+                perm=perm,
+                params=params,
+                body=body,
+                headers=headers,
+                allow_404=allow_404,
             )
             if response.status_code == 404 and allow_404:
                 return None
@@ -582,7 +626,7 @@ def _graph_error_fields(response: httpx.Response) -> tuple[str | None, str | Non
     inner = error.get("innerError") or error.get("innererror")
     if isinstance(inner, dict):
         inner_code = safe_code(inner.get("code"))
-        if code is None or (inner_code in DELTA_EXPIRED_CODES):
+        if code is None or _is_delta_expired(inner_code):
             code = inner_code or code
         rid = inner.get("request-id")
         if isinstance(rid, str) and rid:
@@ -590,6 +634,11 @@ def _graph_error_fields(response: httpx.Response) -> tuple[str | None, str | Non
     raw_message = error.get("message")
     message = scrub(raw_message)[:300] if isinstance(raw_message, str) and raw_message else None
     return code, message, request_id
+
+
+def _is_delta_expired(code: str | None) -> bool:
+    """Graph spells these codes in either case (Outlook answers `SyncStateNotFound`)."""
+    return code is not None and code.lower() in DELTA_EXPIRED_CODES
 
 
 def _value(document: Any) -> list[dict[str, Any]]:

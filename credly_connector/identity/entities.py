@@ -56,11 +56,19 @@ def item_id(user_id: str) -> str:
     return user_id.replace("-", "").lower()
 
 
+def _entity_text(entity: dict[str, Any]) -> str:
+    """A people entity as the JSON string Graph stores, in ASCII only.
+
+    Graph's PUT-item page asks for `"@odata.type": "String"` on string values holding
+    non-ASCII text; escaping (`\u00fc`) keeps every value ASCII instead, so no hint is
+    needed and the entity Graph parses is the same text.
+    """
+    return json.dumps(entity, ensure_ascii=True, separators=(",", ":"))
+
+
 def account_value(user: DirectoryUser) -> str:
-    return json.dumps(
-        {"userPrincipalName": user.user_principal_name, "externalDirectoryObjectId": user.id},
-        ensure_ascii=False,
-        separators=(",", ":"),
+    return _entity_text(
+        {"userPrincipalName": user.user_principal_name, "externalDirectoryObjectId": user.id}
     )
 
 
@@ -74,7 +82,7 @@ def item_body(user: DirectoryUser, badges: Iterable[Badge], tenant_id: str) -> d
     awards: list[str] = []
     certifications: list[str] = []
     for badge in _sorted_badges(badges):
-        serialized = json.dumps(badge_entity(badge), ensure_ascii=False, separators=(",", ":"))
+        serialized = _entity_text(badge_entity(badge))
         if badge_category(badge) is BadgeCategory.CERTIFICATION:
             certifications.append(serialized)
         else:

@@ -60,3 +60,18 @@ def require_ready(graph: Any, connection_id: str) -> Any:
         fix,
         error_id="connection_not_ready",
     )
+
+
+def require_people_data_cloud(settings: Any) -> None:
+    """Refuse clouds whose Graph has no people-data connections (setup and sync need one)."""
+    from credly_connector.endpoints import people_data_unavailable
+
+    why = people_data_unavailable(settings.entra.cloud)
+    if why is None:
+        return
+    raise UsageError(
+        f"credlyctl cannot set up or sync in the {settings.entra.cloud} cloud: {why}.",
+        "Use a tenant in the global Microsoft 365 cloud. The offline checks and the identity "
+        "checks of `credlyctl diagnose` still work here.",
+        error_id="cloud_without_people_data",
+    )

@@ -23,7 +23,7 @@ from credly_connector.exit_codes import ExitCode
 from credly_connector.graph.errors import DeltaExpiredError
 from credly_connector.graph.models import DirectoryUser
 from credly_connector.identity.addresses import match_keys, normalize_email
-from credly_connector.sync.connection import require_ready
+from credly_connector.sync.connection import require_people_data_cloud, require_ready
 from credly_connector.sync.log import CrawlLog
 from credly_connector.sync.planner import Action, Plan, PlanInputs, PlannedOp, plan_sync
 from credly_connector.sync.ports import (
@@ -499,4 +499,5 @@ def run_sync(
             "A --user run syncs only the named users; run it alone.",
             error_id="sync_usage",
         )
+    require_people_data_cloud(settings)
     return SyncRunner(settings, clients, options, **kwargs).run()

@@ -15,8 +15,13 @@ from typing import Any, Protocol
 
 from credly_connector.config.resolved import InstanceSettings
 from credly_connector.errors import CredlyctlError, RemoteError, UsageError
-from credly_connector.sync.connection import connection_state
-from credly_connector.sync.schema import SCHEMA_PROPERTIES, schema_differences
+from credly_connector.sync.connection import connection_state, require_people_data_cloud
+from credly_connector.sync.schema import (
+    SCHEMA_PROPERTIES,
+    schema_differences,
+    unreadable_note,
+    unreadable_properties,
+)
 
 # Our marker on profile sources, so several credlyctl instances recognise each other
 # (our decision; `kind` is a free string in Graph).
@@ -52,6 +57,8 @@ class SetupGraph(Protocol):
     def get_profile_property_settings(self) -> list[dict[str, Any]]: ...
 
     def update_prioritized_sources(self, setting_id: str, urls: list[str]) -> None: ...
+
+    def create_profile_property_setting(self, urls: list[str]) -> dict[str, Any]: ...
 
     def profile_source_url(self, source_id: str) -> str: ...
 
@@ -122,7 +129,8 @@ class Setup:
         settings: InstanceSettings,
         graph: SetupGraph,
         *,
-        org_web_url: Callable[[], str] | None = None,
+        org_vanity: Callable[[], str] | None = None,
+        on_connection_created: Callable[[], None] = lambda: None,
         progress: Callable[[str], None] = lambda message: None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -131,7 +139,8 @@ class Setup:
         self.settings = settings
         self.graph = graph
         self.connection_id = settings.graph.connection_id
-        self._org_web_url = org_web_url
+        self._org_vanity = org_vanity
+        self._on_connection_created = on_connection_created
         self.progress = progress
         self._sleep = sleep
         self._clock = clock
@@ -140,6 +149,7 @@ class Setup:
     # ---- setup -----------------------------------------------------------------------------
 
     def setup(self) -> SetupReport:
+        require_people_data_cloud(self.settings)
         report = SetupReport(self.settings.name, self.connection_id)
         connection = self._connection(report)
         self._schema(report, connection)
@@ -157,10 +167,18 @@ class Setup:
                 "people",
             )
             report.created_connection = True
+            # Recorded now, not at the end: a setup failing later (e.g. on the schema) must
+            # still leave the fact that this connection was created empty.
+            self._on_connection_created()
             report.steps.append(Step("connection", "created", "contentCategory people"))
             existing = self.graph.get_connection(self.connection_id) or created
         else:
             report.steps.append(Step("connection", "unchanged", "exists"))
+            if self._never_held_items(existing):
+                # A connection left in draft by an earlier setup that stopped before its
+                # schema applied: Graph takes no item before that, so it is still empty.
+                report.created_connection = True
+                self._on_connection_created()
         category = existing.get("contentCategory")
         if category not in (None, "people"):
             raise UsageError(
@@ -171,6 +189,12 @@ class Setup:
                 error_id="connection_wrong_category",
             )
         return existing
+
+    def _never_held_items(self, connection: dict[str, Any]) -> bool:
+        if connection_state(connection) != "draft":
+            return False
+        schema = self.graph.get_schema(self.connection_id)
+        return not (isinstance(schema, dict) and schema.get("properties"))
 
     def _schema(self, report: SetupReport, connection: dict[str, Any]) -> None:
         schema = self.graph.get_schema(self.connection_id)
@@ -186,6 +210,11 @@ class Setup:
                     "graph.connection_id, or remove this connection with `credlyctl teardown` "
                     "first if it is yours.",
                     error_id="schema_differs",
+                )
+            unreadable = unreadable_properties(schema)
+            if unreadable:
+                report.warnings.append(
+                    unreadable_note(unreadable) + ". Setup keeps the registered schema."
                 )
             state = connection_state(self.graph.get_connection(self.connection_id))
             if state == "ready":
@@ -233,18 +262,23 @@ class Setup:
             delay = min(delay * 2, 15.0)
 
     def _web_url(self, report: SetupReport) -> str:
-        fallback = f"{self.settings.credly.web_base}/organizations/{self.settings.credly.org_id}"
-        if self._org_web_url is None:
-            return fallback
+        """The organization's public Credly page, else the Credly home page.
+
+        Credly's organization pages are `<web>/org/<vanity slug>` (as seen in recorded Credly
+        answers); the organization id alone names no public page.
+        """
+        home = self.settings.credly.web_base + "/"
+        if self._org_vanity is None:
+            return home
         try:
-            url = self._org_web_url()
+            vanity = self._org_vanity()
         except CredlyctlError as exc:
             report.warnings.append(
                 f"Could not read the Credly organization ({exc.message}); the profile source "
-                f"links to {fallback}."
+                f"links to {home}."
             )
-            return fallback
-        return url if url.startswith("https://") else fallback
+            return home
+        return org_page_url(self.settings.credly.web_base, vanity) or home
 
     def _profile_source(self, report: SetupReport) -> None:
         existing = self.graph.get_profile_source(self.connection_id)
@@ -272,7 +306,22 @@ class Setup:
 
     def _priority(self, report: SetupReport) -> None:
         setting = _default_setting(self.graph.get_profile_property_settings())
-        if setting is None or not setting.get("id"):
+        ours = self.graph.profile_source_url(self.connection_id)
+        if setting is None:
+            # New tenants can have none; Graph documents creating it (precedence guide).
+            self.progress("The tenant has no default profile property setting: creating it.")
+            self.graph.create_profile_property_setting([ours])
+            report.prioritized_source_urls = [ours]
+            report.steps.append(
+                Step(
+                    "priority",
+                    "created",
+                    "the tenant had no default profile property setting: created it with "
+                    "this source first",
+                )
+            )
+            return
+        if not setting.get("id"):
             raise RemoteError(
                 "The tenant has no default (nameless) profile property setting to add the "
                 "source to.",
@@ -281,7 +330,6 @@ class Setup:
                 error_id="no_default_profile_setting",
             )
         urls = [str(u) for u in setting.get("prioritizedSourceUrls") or []]
-        ours = self.graph.profile_source_url(self.connection_id)
         wanted = insert_source(urls, ours, self.connection_id, self._credlyctl_source_ids())
         report.prioritized_source_urls = wanted
         if wanted == urls:
@@ -324,6 +372,20 @@ class Setup:
         return report
 
 
+_VANITY_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def org_page_url(web_base: str, vanity: str) -> str | None:
+    """`<web_base>/org/<slug>` from Credly's `vanity_slug` (or the last part of `vanity_url`).
+
+    Built on the configured web host, so a sandbox organization links to the sandbox site.
+    """
+    text = vanity.strip().rstrip("/")
+    if "/" in text:
+        text = text.rsplit("/", 1)[1]
+    return f"{web_base}/org/{text}" if _VANITY_SLUG.match(text) else None
+
+
 def _position(urls: list[str], source_id: str) -> int:
     for index, url in enumerate(urls, start=1):
         if (source_id_of(url) or "").lower() == source_id.lower():
@@ -342,30 +404,33 @@ def run_setup(
     from credly_connector.sync.clients import build_clients
     from credly_connector.sync.state import open_state, state_path
 
+    require_people_data_cloud(settings)
     clients = build_clients(settings)
-    try:
 
-        def org_url() -> str:
-            return clients.credly.get_organization().vanity_url or ""
+    def org_vanity() -> str:
+        organization = clients.credly.get_organization()
+        return organization.vanity_slug or organization.vanity_url or ""
 
-        report = Setup(
-            settings,
-            clients.graph,
-            org_web_url=org_url,
-            progress=progress,
-            schema_timeout=schema_timeout,
-            sleep=sleep,
-        ).setup()
-    finally:
-        clients.close()
-    if report.created_connection:
+    def created_empty() -> None:
         # A connection created just now holds no item: the first crawl needs no clean-up.
         state = open_state(state_path(settings.sync.state_dir, settings.name), settings.name)
         try:
             state.connection_created()
         finally:
             state.close()
-    return report
+
+    try:
+        return Setup(
+            settings,
+            clients.graph,
+            org_vanity=org_vanity,
+            on_connection_created=created_empty,
+            progress=progress,
+            schema_timeout=schema_timeout,
+            sleep=sleep,
+        ).setup()
+    finally:
+        clients.close()
 
 
 def run_teardown(settings: InstanceSettings) -> SetupReport:

@@ -113,12 +113,26 @@ def test_delta_collects_changes_removals_and_the_delta_link(fake: FakeServer) ->
 
 
 @pytest.mark.parametrize(
-    ("status", "code"), [(410, "resyncRequired"), (400, "syncStateNotFound"), (410, "other")]
+    ("status", "code"),
+    [
+        (410, "resyncRequired"),
+        (400, "syncStateNotFound"),
+        (400, "SyncStateNotFound"),  # Outlook's spelling; codes are compared in any case
+        (400, "SYNCSTATEINVALID"),
+        (410, "other"),
+    ],
 )
 def test_expired_delta_link(fake: FakeServer, status: int, code: str) -> None:
     fake.on("GET", f"{V1}/users/delta", error(status, code))
     with pytest.raises(DeltaExpiredError):
         graph(fake).users_delta(f"{GRAPH}/users/delta?$deltatoken=old")
+
+
+def test_an_unrelated_400_on_delta_is_not_an_expiry(fake: FakeServer) -> None:
+    fake.on("GET", f"{V1}/users/delta", error(400, "Request_BadRequest"))
+    with pytest.raises(GraphError) as caught:
+        graph(fake).users_delta(f"{GRAPH}/users/delta?$deltatoken=old")
+    assert not isinstance(caught.value, DeltaExpiredError)
 
 
 def test_get_user_quotes_the_key_and_returns_none_when_absent(fake: FakeServer) -> None:
@@ -276,7 +290,8 @@ def test_register_schema_returns_the_operation_url(fake: FakeServer) -> None:
     url = client.register_schema("credlybadges", [{"name": "account", "type": "string"}])
     assert url == location
     assert client.get_operation(url)["status"] == "inprogress"
-    assert fake.seen[0].headers["Prefer"] == "respond-async"
+    # The person labels are evolvable enum members: the PATCH must opt in to them.
+    assert fake.seen[0].headers["Prefer"] == "respond-async, include-unknown-enum-members"
     assert json.loads(fake.seen[0].content)["baseType"] == "microsoft.graph.externalItem"
 
 

@@ -264,6 +264,7 @@ def test_check_only_subset(ready: Ready, tmp_path: Path) -> None:
     results = diagnose(ready, tmp_path, ids=["graph.schema"])
     assert [r.check_id for r in results] == [
         "entra.token",
+        "graph.cloud",
         "graph.connection_state",
         "graph.schema",
     ]

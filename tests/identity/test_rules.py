@@ -170,6 +170,18 @@ def test_item_id_is_lower_case_whatever_the_case_of_the_object_id() -> None:
     assert item_id(upper) == item_id(upper.lower())
 
 
+def test_non_ascii_text_travels_as_ascii_escapes() -> None:
+    # Graph's PUT-item page: a String value with non-ASCII text needs the `String` type hint;
+    # credlyctl escapes instead, so every value it sends without a hint is plain ASCII.
+    name = "Zertifizierung für Künstliche Intelligenz – 日本"
+    body = item_body(ADA, [badge("a1", "x", template={"name": name})], "t")
+    props = body["properties"]
+    for key, value in props.items():
+        for text in value if isinstance(value, list) else [value]:
+            assert str(text).isascii(), key
+    assert json.loads(props["awards"][0])["displayName"] == name
+
+
 def test_hash_is_stable_across_badge_order_and_changes_with_content() -> None:
     b1, b2 = badge("a1", "x"), badge("a2", "x", issued_at="2025-01-01")
     h = content_hash(item_body(ADA, [b1, b2], "t"))

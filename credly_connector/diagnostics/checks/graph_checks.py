@@ -19,6 +19,7 @@ from credly_connector.diagnostics.model import (
     warn,
 )
 from credly_connector.diagnostics.registry import register
+from credly_connector.endpoints import people_data_unavailable
 from credly_connector.errors import CredlyctlError, Retryable
 
 CONSENT = (
@@ -74,7 +75,9 @@ def _confirmations(
         "User.Read.All": lambda: ctx.memo(
             "graph:user-probe", lambda: ctx.graph().get_user(PERMISSION_PROBE_ID)
         ),
-        "ExternalConnection.ReadWrite.OwnedBy": ctx.connections,
+        # Listing shows only the connections the app may reach; reading ours by id tells
+        # "not created by this app" (refused) from "not there yet" (404).
+        "ExternalConnection.ReadWrite.OwnedBy": lambda: (ctx.connections(), ctx.connection()),
         "ExternalItem.ReadWrite.OwnedBy": lambda: ctx.memo("graph:item-probe", items),
         "PeopleSettings.ReadWrite.All": ctx.profile_sources,
     }
@@ -236,10 +239,37 @@ _STATE_ADVICE = {
 
 
 @register(
+    "graph.cloud",
+    "Microsoft cloud offers people-data connections",
+    scope="connection",
+    cause="The tenant is in a US Government cloud (usgov, usgovdod), whose Microsoft Graph has "
+    "no people-data connections: no contentCategory, no person labels, no profile sources.",
+    fix="Use a tenant in the global Microsoft 365 cloud; the identity checks still work here.",
+)
+def people_data_cloud(ctx: DiagnosticContext) -> CheckResult:
+    settings = settings_or_skip(ctx)
+    if not isinstance(settings, InstanceSettings):
+        return settings
+    cloud = str(settings.entra.cloud)
+    why = people_data_unavailable(cloud)
+    if why is None:
+        return ok(f"The {cloud} cloud offers people-data connections.", evidence={"cloud": cloud})
+    return fail(
+        f"credlyctl cannot set up or sync in the {cloud} cloud: {why} (Graph's US Government "
+        "v1.0 metadata has neither; profile sources are documented for the global service "
+        "only).",
+        "Use a tenant in the global Microsoft 365 cloud. The Entra ID checks and the Credly "
+        "checks still work here.",
+        evidence={"cloud": cloud},
+        cause="cloud_without_people_data",
+    )
+
+
+@register(
     "graph.connection_state",
     "Graph connection exists and is ready",
     scope="connection",
-    requires=("entra.token",),
+    requires=("entra.token", "graph.cloud"),
     cause="The external connection does not exist, is not a people-data connection, or is in "
     "state draft, limitExceeded or obsolete.",
     fix="Run `credlyctl setup`; for obsolete connections, teardown and setup again.",
@@ -301,7 +331,12 @@ def connection_state(ctx: DiagnosticContext) -> CheckResult:
     "and `credlyctl setup`, then run a full sync.",
 )
 def connection_schema(ctx: DiagnosticContext) -> CheckResult:
-    from credly_connector.sync.schema import SCHEMA_PROPERTIES, schema_differences
+    from credly_connector.sync.schema import (
+        SCHEMA_PROPERTIES,
+        schema_differences,
+        unreadable_note,
+        unreadable_properties,
+    )
 
     settings = ctx.require_settings()
     try:
@@ -329,6 +364,15 @@ def connection_schema(ctx: DiagnosticContext) -> CheckResult:
             table_row="fixed-schema",
             cause="schema_changed",
         )
+    unreadable = unreadable_properties(schema)
+    if unreadable:
+        return warn(
+            unreadable_note(unreadable) + ". The names and types match the fixed schema.",
+            "Nothing to change on the connection. If it persists, keep the output of "
+            "`credlyctl support-bundle` for Microsoft support: Graph should honour the header.",
+            evidence={"unreadable": unreadable, "expected": expected},
+            cause="schema_labels_unreadable",
+        )
     return ok(
         "The connection carries the fixed schema (account, awards, certifications).",
         evidence={"expected": expected},
@@ -350,7 +394,7 @@ def _is_entra(source: dict[str, Any]) -> bool:
     "graph.profile_source",
     "Connection registered as a profile source",
     scope="connection",
-    requires=("entra.token",),
+    requires=("entra.token", "graph.cloud"),
     cause="The connection is not registered as a profile source, so its data never reaches "
     "profiles.",
     fix="Run `credlyctl setup` (it registers the profile source and its priority).",
@@ -452,13 +496,15 @@ def _schema_of(ctx: DiagnosticContext, connection_id: str) -> Any:
     "graph.other_sources",
     "Other sources of awards and certifications",
     scope="connection",
-    requires=("entra.token",),
+    requires=("entra.token", "graph.cloud"),
     cause="Another people-data connection or profile source (for example Microsoft's own "
     "Credly connector) also puts awards or certifications on profiles.",
     fix="Keep one source of Credly badges: remove Microsoft's Credly connector or this "
     "instance, or make sure they serve different Credly organizations.",
 )
 def other_sources(ctx: DiagnosticContext) -> CheckResult:
+    from credly_connector.sync.schema import UNKNOWN_ENUM_MEMBER
+
     settings = ctx.require_settings()
     ours = settings.graph.connection_id.lower()
     roles = _roles(ctx) or frozenset()
@@ -486,6 +532,8 @@ def other_sources(ctx: DiagnosticContext) -> CheckResult:
         }
         if labels & PEOPLE_LABELS:
             overlapping.append(f"connection {cid} ({connection.get('name')})")
+        elif UNKNOWN_ENUM_MEMBER in labels:
+            unknown.append(f"connection {cid} (Graph did not show its labels)")
     try:
         sources = ctx.profile_sources()
     except CredlyctlError:
@@ -495,7 +543,7 @@ def other_sources(ctx: DiagnosticContext) -> CheckResult:
         if sid.lower() == ours or _is_entra(source) or sid.lower() in seen_ids:
             continue
         unknown.append(f"profile source {source.get('displayName') or sid} ({source.get('kind')})")
-    evidence = {"overlapping": overlapping, "not_inspectable": unknown}
+    evidence: dict[str, Any] = {"overlapping": overlapping, "not_inspectable": unknown}
     if overlapping:
         return warn(
             "Other people-data sources also put awards or certifications on profiles: "
@@ -507,16 +555,19 @@ def other_sources(ctx: DiagnosticContext) -> CheckResult:
             evidence=evidence,
             cause="other_credly_source",
         )
-    if unknown:
-        can_read_all = bool(roles & READ_ALL_CONNECTIONS)
-        why = (
-            ""
-            if can_read_all
-            else (
-                " (the app only sees connections it owns; ExternalConnection.Read.All would let "
-                "credlyctl read theirs)"
-            )
+    can_read_all = bool(roles & READ_ALL_CONNECTIONS)
+    unseen = (
+        ""
+        if can_read_all
+        else (
+            "the app holds only ExternalConnection.ReadWrite.OwnedBy, so Graph shows it only "
+            "the connections it is authorized to, not those of other apps"
         )
+    )
+    evidence["connections_of_other_apps_visible"] = can_read_all
+    if unknown:
+        why = f" ({unseen}; ExternalConnection.Read.All would let credlyctl read theirs)"
+        why = why if unseen else ""
         credly_like = [u for u in unknown if "credly" in u.lower()]
         text = (
             f"credlyctl could not check what these sources provide{why}: "
@@ -533,4 +584,11 @@ def other_sources(ctx: DiagnosticContext) -> CheckResult:
                 cause="other_credly_source",
             )
         return ok(text, evidence=evidence)
+    if unseen:
+        return ok(
+            "No other profile source is registered, so nothing else puts awards or "
+            f"certifications on profiles. Note: {unseen}; the profile sources list shows "
+            "them all.",
+            evidence=evidence,
+        )
     return ok("No other source puts awards or certifications on profiles.", evidence=evidence)
