@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from urllib.parse import urlsplit
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -380,9 +381,10 @@ def org_page_url(web_base: str, vanity: str) -> str | None:
 
     Built on the configured web host, so a sandbox organization links to the sandbox site.
     """
-    text = vanity.strip().rstrip("/")
-    if "/" in text:
-        text = text.rsplit("/", 1)[1]
+    text = vanity.strip()
+    if "://" in text:
+        parts = urlsplit(text).path.strip("/").split("/")
+        text = parts[1] if len(parts) == 2 and parts[0] == "org" else ""
     return f"{web_base}/org/{text}" if _VANITY_SLUG.match(text) else None
 
 

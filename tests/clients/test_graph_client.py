@@ -375,3 +375,29 @@ def test_a_token_echoed_by_graph_is_scrubbed(fake: FakeServer) -> None:
     text = str(caught.value) + repr(caught.value) + caught.value.hint
     assert "graph-token-0" not in text + str(caught.value.graph_message)
     assert "BadRequest" in text
+
+
+def test_connection_and_schema_reads_opt_in_to_evolvable_enum_members(fake: FakeServer) -> None:
+    # The person labels sit after unknownFutureValue in Graph's label enum: without the opt-in
+    # Graph answers unknownFutureValue in their place.
+    fake.on("GET", f"{V1}/external/connections", json_response(200, {"value": []}))
+    fake.on("GET", f"{V1}/external/connections/credlybadges", json_response(200, {"id": "c"}))
+    fake.on(
+        "GET", f"{V1}/external/connections/credlybadges/schema", json_response(200, {"id": "s"})
+    )
+    client = graph(fake)
+    client.list_connections()
+    client.get_connection("credlybadges")
+    client.get_schema("credlybadges")
+    assert [r.headers.get("Prefer") for r in fake.seen] == ["include-unknown-enum-members"] * 3
+
+
+def test_a_missing_default_profile_setting_is_created_with_our_source(fake: FakeServer) -> None:
+    fake.on(
+        "POST",
+        f"{V1}/admin/people/profilePropertySettings",
+        json_response(201, {"id": "new", "prioritizedSourceUrls": ["u"]}),
+    )
+    created = graph(fake).create_profile_property_setting(["u"])
+    assert created["id"] == "new"
+    assert json.loads(fake.seen[0].content) == {"prioritizedSourceUrls": ["u"]}

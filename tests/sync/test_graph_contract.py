@@ -215,3 +215,4 @@ def test_secret_expiry_picks_the_configured_secret_by_its_hint(
     # Without the match the app's soonest secret (5 days) would have made this a warning.
     assert expiry["evidence"]["end_dates"] == ["2027-09-30"]
     assert expiry["evidence"]["secrets_on_app"] == 3
+    assert code == 0

@@ -14,7 +14,7 @@ from credly_connector.errors import UsageError
 from credly_connector.sync.connection import require_ready
 from credly_connector.sync.schedule import schedule_for
 from credly_connector.sync.schema import SCHEMA_PROPERTIES, schema_body, schema_differences
-from credly_connector.sync.setup import insert_source, source_id_of
+from credly_connector.sync.setup import insert_source, org_page_url, source_id_of
 from credly_connector.sync.snapshot import apply_delta, from_snapshot, to_snapshot
 from credly_connector.sync.state import open_state
 from tests.identity.factories import user
@@ -146,3 +146,30 @@ def test_source_insertion_invariants(existing: list[str], ours: str) -> None:
     # Nothing else changes order, and a second run changes nothing.
     assert [s for s in ids if s != ours] == [s for s in existing if s != ours]
     assert insert_source(result, url(ours), ours, credlyctl | {ours}) == result
+
+
+@pytest.mark.parametrize(
+    ("vanity", "page"),
+    [
+        ("contoso", "https://www.credly.com/org/contoso"),
+        (
+            "https://www.credly.com/org/contoso-research/",
+            "https://www.credly.com/org/contoso-research",
+        ),
+        ("", None),
+        ("https://www.credly.com/org/", None),
+        ("not a slug", None),
+    ],
+)
+def test_profile_source_links_to_the_credly_organization_page(
+    vanity: str, page: str | None
+) -> None:
+    # Credly organization pages are <web>/org/<vanity slug>; anything else falls back to the
+    # Credly home page in setup.
+    assert org_page_url("https://www.credly.com", vanity) == page
+
+
+def test_sandbox_organizations_link_to_the_sandbox_site() -> None:
+    assert (
+        org_page_url("https://sandbox.credly.com", "acme") == "https://sandbox.credly.com/org/acme"
+    )
