@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 import time
-from urllib.parse import urlsplit
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from credly_connector.config.resolved import InstanceSettings
 from credly_connector.errors import CredlyctlError, RemoteError, UsageError
