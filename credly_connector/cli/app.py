@@ -163,6 +163,10 @@ def root(
     start_run(quiet=quiet)
     if debug:
         os.environ["CREDLYCTL_DEBUG"] = "1"
+    from credly_connector.logpolicy import configure_library_logging
+
+    # Before any library runs: msal and friends never print to the terminal on their own.
+    configure_library_logging(debug=debug)
 
 
 def _usage_error_class() -> type[Exception]:

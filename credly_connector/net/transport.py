@@ -8,6 +8,7 @@ automatically) is checked against the allowlist of its service before anything i
 from __future__ import annotations
 
 import ssl
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +17,7 @@ import certifi
 import httpx
 
 from credly_connector import __version__
-from credly_connector.config.resolved import InstanceSettings
+from credly_connector.config.resolved import InstanceSettings, NetworkSettings
 from credly_connector.endpoints import CREDLY_ENVIRONMENTS
 from credly_connector.errors import ConfigError, ForbiddenHostError
 
@@ -39,15 +40,21 @@ def build_http_client(
     """
     network = settings.network
     if service == "credly":
-        allowed = set(network.credly_hosts)
+        hosts = set(network.credly_hosts)
+        bases = {settings.credly.web_base, settings.credly.api_base}
         if allow_other_credly_environment:
             for endpoints in CREDLY_ENVIRONMENTS.values():
-                allowed |= endpoints.hosts
+                hosts |= endpoints.hosts
+                bases |= {endpoints.web_base, endpoints.api_base}
     elif service == "microsoft":
-        allowed = set(network.microsoft_hosts)
+        hosts = set(network.microsoft_hosts)
+        bases = {settings.entra.login_base, settings.entra.graph_base}
     else:  # pragma: no cover - Literal guards this for typed callers
         raise ValueError(f"unknown service {service!r}")
-    guard = HostGuard(service, frozenset(h.lower() for h in allowed))
+    # Origins, not hosts: the configured URLs fix the port too (finding L1). A base whose host
+    # the resolver did not allow stays out.
+    allowed = {origin_of(base) for base in bases if httpx.URL(base).host.lower() in hosts}
+    guard = HostGuard(service, frozenset(allowed))
     timeout = httpx.Timeout(network.timeout_seconds)
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     hooks: dict[str, list[Callable[..., Any]]] = {"request": [guard]}
@@ -62,24 +69,95 @@ def build_http_client(
         return client(transport=transport)
     context = ssl_context(network.ca_bundle)
     if network.proxy:
-        # An explicit proxy wins over the environment; no_proxy hosts go direct.
-        mounts: dict[str, httpx.BaseTransport | None] = {
-            "all://": httpx.HTTPTransport(verify=context, proxy=network.proxy)
-        }
-        for host in _split_no_proxy(network.no_proxy):
-            mounts[f"all://{host}"] = httpx.HTTPTransport(verify=context)
+        # network.proxy wins over the environment (HTTPS_PROXY, NO_PROXY are then ignored);
+        # network.no_proxy lists what goes direct, read with httpx's NO_PROXY rules.
+        mounts: dict[str, httpx.BaseTransport | None] = {}
+        for pattern, proxy in explicit_proxy_routes(network.proxy, network.no_proxy).items():
+            mounts[pattern] = httpx.HTTPTransport(verify=context, proxy=proxy)
         return client(verify=context, mounts=mounts, trust_env=False)
-    # trust_env lets HTTPS_PROXY / NO_PROXY work; the CA comes from our own context, so
-    # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (requests-only variables) cannot change it.
+    # trust_env lets HTTPS_PROXY / NO_PROXY work, read by httpx itself; the CA comes from our
+    # own context, so REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (requests-only) cannot change it.
     return client(verify=context, trust_env=True)
 
 
+_ROUTES_LOCK = threading.Lock()
+
+
+def explicit_proxy_routes(proxy: str, no_proxy: str | None) -> dict[str, str | None]:
+    """URL pattern -> proxy (None: direct) for a configured proxy and no_proxy list.
+
+    The list means what NO_PROXY means to httpx (curl's rules: `*`, `example.com` and
+    `.example.com` suffixes, IP addresses, `localhost`, `host:port`), because httpx itself
+    reads it: its environment reader is given these two values instead of the environment's.
+    """
+    from httpx import _utils
+
+    def configured() -> dict[str, str]:
+        return {"all": proxy, "no": no_proxy or ""}
+
+    with _ROUTES_LOCK:  # the reader is module state; never let two builds interleave
+        original = getattr(_utils, "getproxies")  # noqa: B009 - not exported, but stable
+        setattr(_utils, "getproxies", configured)  # noqa: B010
+        try:
+            routes: dict[str, str | None] = _utils.get_environment_proxies()
+        finally:
+            setattr(_utils, "getproxies", original)  # noqa: B010
+    if not routes:  # NO_PROXY=* : nothing goes through the proxy
+        return {"all://": None}
+    return routes
+
+
+def build_managed_identity_client(
+    network: NetworkSettings | None, origin: str, *, transport: httpx.BaseTransport | None = None
+) -> httpx.Client:
+    """The client for the managed identity endpoint: one origin, never through a proxy.
+
+    The endpoint is Azure's instance metadata service (plain http on a link-local address, by
+    design) or a local address the host names in IDENTITY_ENDPOINT; the caller checked which.
+    Requests go to that origin only, since they carry the host's identity secret.
+    """
+    timeout = httpx.Timeout(network.timeout_seconds if network else 30.0)
+    guard = OriginGuard("managed identity", frozenset({origin_of(origin)}))
+    options: dict[str, Any] = {
+        "headers": {"User-Agent": USER_AGENT},
+        "timeout": timeout,
+        "follow_redirects": False,
+        "event_hooks": {"request": [guard]},
+        "trust_env": False,  # a proxy must never see the identity endpoint's traffic
+    }
+    if transport is not None:
+        return httpx.Client(transport=transport, **options)
+    return httpx.Client(verify=ssl_context(network.ca_bundle if network else None), **options)
+
+
+class OriginGuard:
+    """Refuses any request outside a fixed set of origins (the scheme may be http)."""
+
+    def __init__(self, what: str, allowed: frozenset[str]) -> None:
+        self.what = what
+        self.allowed = allowed
+
+    def __call__(self, request: httpx.Request) -> None:
+        origin = origin_of(request.url)
+        if origin not in self.allowed:
+            raise ForbiddenHostError(
+                f"credlyctl refused to send a {self.what} request to {origin}: only "
+                f"{', '.join(sorted(self.allowed))} may receive it",
+                "This should not happen; report it with `credlyctl support-bundle`.",
+                error_id="net.forbidden_host",
+            )
+
+
 class HostGuard:
-    """An httpx request hook that refuses any request to a host outside the allowlist."""
+    """An httpx request hook that refuses any request outside the allowed origins.
+
+    An origin is scheme, host and port: another port of a known host is another service (on
+    127.0.0.1 the simulator's Entra ID and Graph differ only by port), so it is refused too.
+    """
 
     def __init__(self, service: Service, allowed: frozenset[str]) -> None:
         self.service = service
-        self.allowed = allowed
+        self.allowed = allowed  # "https://host:port"
 
     def __call__(self, request: httpx.Request) -> None:
         host = request.url.host.lower()
@@ -90,12 +168,13 @@ class HostGuard:
                 "Use an https:// URL in the configuration.",
                 error_id="net.insecure_scheme",
             )
-        if host not in self.allowed:
+        origin = origin_of(request.url)
+        if origin not in self.allowed:
             known = ", ".join(sorted(self.allowed)) or "none"
             raise ForbiddenHostError(
-                f"credlyctl refused to send a {self.service} request to {host}: it is not a "
-                "known host for this configuration",
-                f"Known {self.service} hosts here: {known}. A simulator or test double needs "
+                f"credlyctl refused to send a {self.service} request to {origin}: it is not a "
+                "known origin for this configuration",
+                f"Known {self.service} origins here: {known}. A simulator or test double needs "
                 "its URL in the configuration and network.allow_custom_hosts = true.",
                 error_id="net.forbidden_host",
             )
@@ -104,11 +183,10 @@ class HostGuard:
 def ensure_same_origin(url: str, base: str, *, what: str = "link") -> httpx.URL:
     """`url` parsed, if it has the scheme, host and port of `base`; else ForbiddenHostError."""
     target = httpx.URL(url)
-    origin = httpx.URL(base)
-    if _origin(target) != _origin(origin):
+    if origin_of(target) != origin_of(base):
         raise ForbiddenHostError(
-            f"the server sent a {what} on another origin ({target.scheme}://{target.host}); "
-            f"credlyctl only follows links on {origin.scheme}://{origin.host}",
+            f"the server sent a {what} on another origin ({origin_of(target)}); "
+            f"credlyctl only follows links on {origin_of(base)}",
             "This should not happen with the real service; if it persists, report it with "
             "`credlyctl support-bundle`.",
             error_id="net.cross_origin_link",
@@ -116,9 +194,15 @@ def ensure_same_origin(url: str, base: str, *, what: str = "link") -> httpx.URL:
     return target
 
 
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+def origin_of(url: str | httpx.URL) -> str:
+    """scheme://host:port with the scheme's default port written out, host lower-cased."""
+    parsed = httpx.URL(url) if isinstance(url, str) else url
     default_ports = {"https": 443, "http": 80}
-    return (url.scheme, url.host.lower(), url.port or default_ports.get(url.scheme))
+    port = parsed.port or default_ports.get(parsed.scheme)
+    host = parsed.host.lower()
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    return f"{parsed.scheme}://{host}:{port}"
 
 
 def ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
@@ -150,9 +234,3 @@ def is_tls_error(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
-
-
-def _split_no_proxy(value: str | None) -> list[str]:
-    if not value:
-        return []
-    return [part.strip().lower() for part in value.split(",") if part.strip()]
