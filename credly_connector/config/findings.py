@@ -48,7 +48,10 @@ CATALOGUE: dict[str, str] = {
     "CFG028": "crawl cadence inverted",
     "CFG029": "credential expired or expiring",
     "CFG030": "malformed secret reference",
-    "CFG031": "malformed proxy URL",
+    "CFG031": "malformed or unsupported proxy URL",
+    "CFG032": "federated token file unusable",
+    "CFG033": "managed identity endpoint unusable",
+    "CFG034": "user name or password in an endpoint URL",
 }
 
 

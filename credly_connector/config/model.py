@@ -47,13 +47,22 @@ class CredlySection(_Strict):
     authorization_token_created: date | None = None  # tokens expire after 180 days
 
 
+EntraAuth = Literal["client_secret", "certificate", "federated_token", "managed_identity"]
+
+
 class EntraSection(_Strict):
     tenant_id: str | None = None
     client_id: str | None = None
+    auth: EntraAuth | None = None  # derived from what is set when omitted
     client_secret: SecretRef | None = None
     client_secret_expires: date | None = None  # recorded by the admin, for expiry warnings
     certificate_path: Path | None = None  # PEM holding the private key and the certificate
     certificate_password: SecretRef | None = None
+    # Workload identity federation: a token file the identity provider writes (a CI job,
+    # Kubernetes); $AZURE_FEDERATED_TOKEN_FILE when auth = "federated_token" and this is unset.
+    federated_token_file: Path | None = None
+    # Managed identity: the client id of a user-assigned identity; unset = system-assigned.
+    managed_identity_client_id: str | None = None
     cloud: Cloud = Cloud.GLOBAL
     authority_url: str | None = None  # only with allow_custom_hosts
 

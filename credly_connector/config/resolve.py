@@ -40,7 +40,8 @@ GRAPH_RESERVED_IDS = frozenset(
     )
 )  # fmt: skip
 INSTANCE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_PROXY_SCHEMES = frozenset({"http", "https", "socks4", "socks5", "socks5h"})
+# What httpx can use (SOCKS through its `socks` extra, a dependency): no SOCKS4.
+_PROXY_SCHEMES = frozenset({"http", "https", "socks5", "socks5h"})
 
 __all__ = ["INSTANCE_NAME_RE", "Context", "connection_id_problems", "resolve_instance"]
 
@@ -234,17 +235,29 @@ class _Resolver(CredlyMixin, EntraMixin):
                         "certificates, or remove it to use the system's.",
                     )
                 )
-        proxy, proxy_origin = section.proxy, "network.proxy"
-        if proxy is None:
-            for name in ("HTTPS_PROXY", "https_proxy"):
+        # network.proxy is explicit and then the only proxy; without it the proxy variables
+        # of the environment apply, read by httpx (checked here so a bad one fails early).
+        proxy = section.proxy
+        environment_proxy = None
+        if proxy is not None:
+            self.check_proxy(proxy, "network.proxy")
+        else:
+            for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
                 if self.ctx.environ.get(name):
-                    proxy, proxy_origin = self.ctx.environ[name], f"env:{name}"
+                    environment_proxy = self.ctx.environ[name]
+                    self.check_proxy(environment_proxy, f"env:{name}")
                     break
-        if proxy:
-            self.check_proxy(proxy, proxy_origin)
         no_proxy = section.no_proxy
-        if no_proxy is None:
-            no_proxy = self.ctx.environ.get("NO_PROXY") or self.ctx.environ.get("no_proxy")
+        if no_proxy is not None and proxy is None:
+            self.add(
+                warning(
+                    "CFG023",
+                    self.path("network", "no_proxy"),
+                    "no_proxy is set but ignored because network.proxy is not set (the "
+                    "environment's NO_PROXY goes with the environment's HTTPS_PROXY).",
+                    "Set network.proxy too, or put the hosts in NO_PROXY.",
+                )
+            )
         if section.allow_custom_hosts:
             used = ", ".join(sorted(self.custom_hosts)) or "none yet"
             self.add(
@@ -261,12 +274,13 @@ class _Resolver(CredlyMixin, EntraMixin):
         return NetworkSettings(
             ca_bundle=ca_bundle,
             proxy=proxy or None,
-            no_proxy=no_proxy or None,
+            no_proxy=(no_proxy or None) if proxy else None,
             allow_custom_hosts=section.allow_custom_hosts,
             timeout_seconds=section.timeout_seconds,
             credly_hosts=frozenset({host_of(credly.web_base), host_of(credly.api_base)}),
             microsoft_hosts=frozenset({host_of(entra.login_base), host_of(entra.graph_base)}),
             custom_hosts=frozenset(self.custom_hosts),
+            environment_proxy=environment_proxy,
         )
 
     def check_proxy(self, proxy: str, origin: str) -> None:
@@ -278,13 +292,23 @@ class _Resolver(CredlyMixin, EntraMixin):
             parts = None
         if parts is not None and parts.password:
             register_secret_value(parts.password)  # never echo a proxy password
-        if parts is None or parts.scheme.lower() not in _PROXY_SCHEMES or not parts.hostname:
+        if parts is None or not parts.hostname or not parts.scheme:
             self.add(
                 error(
                     "CFG031",
                     path,
                     "The proxy is not a URL such as http://proxy.example.com:8080.",
-                    "Write scheme://host:port (http, https, socks5).",
+                    "Write scheme://host:port (http, https, socks5, socks5h).",
+                )
+            )
+        elif parts.scheme.lower() not in _PROXY_SCHEMES:
+            self.add(
+                error(
+                    "CFG031",
+                    path,
+                    f"{parts.scheme}:// proxies are not supported.",
+                    "Use an http, https, socks5 or socks5h proxy (socks5h resolves names on "
+                    "the proxy).",
                 )
             )
 

@@ -20,6 +20,7 @@ from credly_connector.config.raw import INVALID, SECRET_FIELDS, RawInstance
 from credly_connector.endpoints import (
     CREDLY_LEGACY_HOSTS,
 )
+from credly_connector.secrets import register_secret_value
 
 EXPIRY_WARNING = timedelta(days=30)
 
@@ -113,6 +114,22 @@ class ResolverBase:
         if not parts.hostname:
             self.add(
                 error("CFG003", path, "This is not an absolute URL.", "Write https://<host>...")
+            )
+            return None
+        if parts.username is not None or parts.password is not None:
+            # Never shown (config show), never sent (the Graph scope is built from the URL).
+            for part in (parts.username, parts.password):
+                if part:
+                    register_secret_value(part)
+            host = parts.hostname + (f":{parts.port}" if parts.port else "")
+            self.add(
+                error(
+                    "CFG034",
+                    path,
+                    "The URL holds a user name or password (user:password@host); credlyctl "
+                    "never sends those to an endpoint.",
+                    f"Remove them: https://{host}{parts.path}",
+                )
             )
             return None
         if parts.scheme.lower() != "https":

@@ -12,11 +12,13 @@ from credly_connector.config.resolve_secrets import SecretsMixin
 from credly_connector.config.resolved import (
     EntraSettings,
 )
+from credly_connector.config.workload_identity import FederatedTokenFile, managed_identity_endpoint
 from credly_connector.endpoints import (
     CLOUDS,
     Cloud,
     host_of,
 )
+from credly_connector.errors import ConfigError
 from credly_connector.orgid import check_org_id
 
 _DOMAIN_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", re.I)
@@ -28,30 +30,26 @@ class EntraMixin(SecretsMixin):
     def entra(self) -> EntraSettings | None:
         section = self.section("entra", m.EntraSection)
         tenant = self.tenant_id(section.tenant_id)
-        client_id = self.app_id(section.client_id)
-        secret = self.secret("entra", "client_secret", section.client_secret)
-        certificate = self.certificate(section)
-        password = self.secret("entra", "certificate_password", section.certificate_password)
-        if section.client_secret is not None and section.certificate_path is not None:
-            self.add(
-                error(
-                    "CFG023",
-                    self.path("entra", "client_secret"),
-                    "Both a client secret and a certificate are set for the Entra app.",
-                    "Keep one: a certificate is the stronger choice.",
-                )
-            )
-        elif section.client_secret is None and section.certificate_path is None:
-            self.add(
-                missing(
-                    self.path("entra", "client_secret"),
-                    "The Entra app has no credential (client_secret or certificate_path).",
-                    'Add client_secret = { env = "VARIABLE" } or certificate_path = '
-                    '"/path/app.pem".',
-                )
-            )
-        if section.certificate_password is not None and section.certificate_path is None:
-            self.add(self.ignored("entra", "certificate_password", "no certificate_path"))
+        kind = self.entra_auth(section)
+        managed = kind == "managed_identity"
+        client_id = self.app_id(section.client_id) if not managed else None
+        secret = certificate = password = token_file = None
+        mi_client_id: str | None = None
+        usable = False
+        if kind == "client_secret":
+            secret = self.secret("entra", "client_secret", section.client_secret)
+            usable = secret is not None
+        elif kind == "certificate":
+            certificate = self.certificate(section)
+            password = self.secret("entra", "certificate_password", section.certificate_password)
+            usable = certificate is not None
+        elif kind == "federated_token":
+            token_file = self.federated_token_file(section)
+            usable = token_file is not None
+        elif kind == "managed_identity":
+            mi_client_id = self.managed_identity_client_id(section)
+            usable = self.managed_identity_endpoint()
+        self.unused_entra_keys(section, kind)
         if secret is not None and section.client_secret_expires is not None:
             self.expiry(
                 self.path("entra", "client_secret_expires"),
@@ -63,19 +61,150 @@ class EntraMixin(SecretsMixin):
         cloud = CLOUDS[section.cloud]
         login_base = self.login_base(section, cloud.login_base)
         graph_base = self.graph_base(section.cloud, cloud.graph_base)
-        if not tenant or not client_id or (secret is None and certificate is None):
+        if not tenant or not usable or (not managed and not client_id):
             return None
         return EntraSettings(
             tenant_id=tenant,
-            client_id=client_id,
+            client_id=client_id or "",
             cloud=section.cloud,
             login_base=login_base,
             graph_base=graph_base,
             client_secret=secret,
-            client_secret_expires=section.client_secret_expires,
+            client_secret_expires=section.client_secret_expires if secret else None,
             certificate_path=certificate,
             certificate_password=password if certificate else None,
+            federated_token_file=token_file,
+            managed_identity=managed,
+            managed_identity_client_id=mi_client_id,
         )
+
+    def entra_auth(self, section: m.EntraSection) -> str | None:
+        """entra.auth, or the one credential that is set; None (with a finding) otherwise."""
+        if section.auth is not None:
+            return section.auth
+        has_secret = section.client_secret is not None
+        has_certificate = section.certificate_path is not None
+        has_token_file = section.federated_token_file is not None
+        if has_secret and has_certificate:
+            self.add(
+                error(
+                    "CFG023",
+                    self.path("entra", "client_secret"),
+                    "Both a client secret and a certificate are set for the Entra app.",
+                    "Keep one (a certificate is the stronger choice), or say which with auth = "
+                    '"certificate".',
+                )
+            )
+            return None
+        if has_token_file:
+            return "federated_token"
+        if has_certificate:
+            return "certificate"
+        if has_secret:
+            return "client_secret"
+        self.add(
+            missing(
+                self.path("entra", "client_secret"),
+                "The Entra app has no credential (client_secret, certificate_path, or auth = "
+                '"federated_token" / "managed_identity").',
+                'Add client_secret = { env = "VARIABLE" } or certificate_path = "/path/app.pem"; '
+                'without a stored secret: auth = "federated_token" (CI, Kubernetes) or auth = '
+                '"managed_identity" (on Azure).',
+            )
+        )
+        return None
+
+    def unused_entra_keys(self, section: m.EntraSection, kind: str | None) -> None:
+        if kind is None:
+            return
+        used = {
+            "client_secret": {"client_secret", "client_secret_expires"},
+            "certificate": {"certificate_path", "certificate_password"},
+            "federated_token": {"federated_token_file"},
+            "managed_identity": {"managed_identity_client_id"},
+        }[kind]
+        credential_keys = (
+            "client_secret",
+            "client_secret_expires",
+            "certificate_path",
+            "certificate_password",
+            "federated_token_file",
+            "managed_identity_client_id",
+        )
+        unused = [k for k in credential_keys if k not in used and getattr(section, k) is not None]
+        if kind == "managed_identity" and section.client_id is not None:
+            unused.insert(0, "client_id")  # the identity has its own id
+        if unused:
+            self.add(self.ignored("entra", ", ".join(unused), f'auth = "{kind}"'))
+        if kind == "client_secret" and section.client_secret is None:
+            self.add(
+                missing(
+                    self.path("entra", "client_secret"),
+                    'auth = "client_secret" but no client_secret is set.',
+                    'Add client_secret = { env = "VARIABLE" }.',
+                )
+            )
+        if kind == "certificate" and section.certificate_path is None:
+            self.add(
+                missing(
+                    self.path("entra", "certificate_path"),
+                    'auth = "certificate" but no certificate_path is set.',
+                    'Add certificate_path = "/path/app.pem" (private key and certificate).',
+                )
+            )
+
+    def federated_token_file(self, section: m.EntraSection) -> Path | None:
+        path = self.path("entra", "federated_token_file")
+        if section.federated_token_file is not None:
+            file = self.file_path(section.federated_token_file)
+        elif self.ctx.environ.get("AZURE_FEDERATED_TOKEN_FILE"):
+            file = Path(self.ctx.environ["AZURE_FEDERATED_TOKEN_FILE"])
+        else:
+            self.add(
+                missing(
+                    path,
+                    'auth = "federated_token" needs the file the identity provider writes its '
+                    "token to: federated_token_file is not set and neither is "
+                    "AZURE_FEDERATED_TOKEN_FILE.",
+                    'Set federated_token_file = "/path/to/token" (the file your CI job writes '
+                    "its OIDC token to), or run where AZURE_FEDERATED_TOKEN_FILE is set "
+                    "(Kubernetes workload identity).",
+                )
+            )
+            return None
+        try:
+            FederatedTokenFile(file).read()
+        except ConfigError as exc:
+            self.add(error("CFG032", path, _sentence(exc.message), exc.hint))
+            return None
+        return file
+
+    def managed_identity_client_id(self, section: m.EntraSection) -> str | None:
+        value = section.managed_identity_client_id
+        if value is None:
+            return None
+        check = check_org_id(value)
+        if check.ok:
+            return check.canonical
+        self.add(
+            error(
+                "CFG024",
+                self.path("entra", "managed_identity_client_id"),
+                f"The managed identity's client id is not a GUID: {check.message}",
+                "Copy the Client ID from the user-assigned managed identity's Overview page, "
+                "or remove the key to use the system-assigned identity.",
+            )
+        )
+        return None
+
+    def managed_identity_endpoint(self) -> bool:
+        """The endpoint msal would use must be one credlyctl may send the host secret to."""
+        try:
+            managed_identity_endpoint(self.ctx.environ)
+        except ConfigError as exc:
+            self.add(error("CFG033", self.path("entra", "auth"), _sentence(exc.message), exc.hint))
+            return False
+        return True
 
     def tenant_id(self, value: str | None) -> str | None:
         path = self.path("entra", "tenant_id")
@@ -197,6 +326,10 @@ class EntraMixin(SecretsMixin):
                 base = base.removesuffix(suffix)
             return base
         return default
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + "."
 
 
 def _cloud_owning(host: str, *, login: bool) -> str:

@@ -45,6 +45,22 @@ class EntraSettings:
     client_secret_expires: date | None = None
     certificate_path: Path | None = None
     certificate_password: Secret | None = None
+    # No stored secret: a token file written by the workload's identity provider (a CI job,
+    # Kubernetes), or the managed identity of the Azure host (system- or user-assigned).
+    federated_token_file: Path | None = None
+    managed_identity: bool = False
+    managed_identity_client_id: str | None = None
+
+    @property
+    def credential_kind(self) -> str:
+        """client_secret, certificate, federated_token or managed_identity (entra.auth)."""
+        if self.managed_identity:
+            return "managed_identity"
+        if self.federated_token_file is not None:
+            return "federated_token"
+        if self.certificate_path is not None:
+            return "certificate"
+        return "client_secret"
 
     @property
     def authority(self) -> str:
@@ -77,14 +93,17 @@ class SyncSettings:
 @dataclass(frozen=True)
 class NetworkSettings:
     ca_bundle: Path | None
-    proxy: str | None
-    no_proxy: str | None
+    proxy: str | None  # network.proxy: explicit, then the environment's proxies are ignored
+    no_proxy: str | None  # with `proxy` only; NO_PROXY syntax, read by httpx
     allow_custom_hosts: bool
     timeout_seconds: float
     # Every host a credential may be sent to, per service; anything else is refused.
     credly_hosts: frozenset[str] = field(default_factory=frozenset)
     microsoft_hosts: frozenset[str] = field(default_factory=frozenset)
     custom_hosts: frozenset[str] = field(default_factory=frozenset)  # subset, flagged as warning
+    # Without `proxy`: the environment's proxy (HTTPS_PROXY...), for display; httpx reads the
+    # environment itself, NO_PROXY included.
+    environment_proxy: str | None = None
 
 
 @dataclass(frozen=True)

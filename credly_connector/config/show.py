@@ -54,8 +54,22 @@ def settings_view(settings: InstanceSettings) -> dict[str, dict[str, Any]]:
     view["credly"]["token_url"] = settings.credly.token_url
     view["entra"]["authority"] = settings.entra.authority
     view["entra"]["graph_scope"] = settings.entra.graph_scope
-    if settings.network.proxy:
-        view["network"]["proxy"] = redact_url(settings.network.proxy)
+    network = settings.network
+    view["network"].pop("environment_proxy", None)
+    if network.proxy:
+        view["network"]["proxy"] = redact_url(network.proxy)
+        view["network"]["proxy_source"] = "network.proxy"
+    elif network.environment_proxy:
+        view["network"]["proxy"] = redact_url(network.environment_proxy)
+        view["network"]["proxy_source"] = "environment (HTTPS_PROXY / NO_PROXY, read by httpx)"
+    else:
+        view["network"]["proxy_source"] = None
+    view["entra"]["auth"] = settings.entra.credential_kind
+    # No URL is shown with a user name or password in it (validate-config refuses them too).
+    for section in view.values():
+        for key, value in section.items():
+            if isinstance(value, str) and "@" in value and "://" in value:
+                section[key] = redact_url(value)
     return view
 
 

@@ -36,6 +36,10 @@ client_id = ""                       # Application (client) ID
 client_secret = { env = "ENTRA_CLIENT_SECRET" }
 # client_secret_expires = 2027-01-31 # lets credlyctl warn before the secret expires
 # certificate_path = "app.pem"       # instead of a secret: PEM with key and certificate
+# auth = "federated_token"           # no stored secret: a CI or Kubernetes token file
+# federated_token_file = "/path/token"   # default: $AZURE_FEDERATED_TOKEN_FILE
+# auth = "managed_identity"          # no stored secret: the Azure host's identity
+# managed_identity_client_id = ""    # a user-assigned identity; unset: system-assigned
 # cloud = "global"                   # or "usgov" (GCC High), "usgovdod" (DoD)
 
 [instances.{name}.graph]
@@ -52,7 +56,7 @@ client_secret = { env = "ENTRA_CLIENT_SECRET" }
 [instances.{name}.network]
 # ca_bundle = "/etc/ssl/corp-root.pem"
 # proxy = "http://proxy.contoso.com:8080"   # default: $HTTPS_PROXY
-# no_proxy = "localhost,127.0.0.1"          # default: $NO_PROXY
+# no_proxy = "localhost,.corp.example"     # with proxy only; NO_PROXY syntax
 """
 
 

@@ -76,9 +76,52 @@ _TABLE = [
     ),
     AadstsHint(
         700024,
-        "the signed client assertion is outside its valid time range: this machine's clock is "
-        "probably wrong",
-        "Synchronise the system clock (NTP) and retry.",
+        "the client assertion is outside its valid time range: with a federated token, the "
+        "token in entra.federated_token_file has expired; with a certificate, this machine's "
+        "clock is probably wrong",
+        "Federated token: have the job write a fresh token right before credlyctl runs "
+        "(Kubernetes refreshes the file itself). Certificate: synchronise the system clock "
+        "(NTP). Then retry.",
+    ),
+    # Workload identity federation (entra.auth = "federated_token"). Codes and meanings:
+    # Azure/azure-workload-identity docs (troubleshooting.md: 70021), its issue #1200
+    # (700213, subject), MicrosoftDocs/azure-devops-docs errors-workload-identity (70021,
+    # 700024); 700211 (issuer) and 700212 (audience) from public issue reports.
+    AadstsHint(
+        70021,
+        "no federated identity credential of the app matches the token (its issuer, subject "
+        "and audience are compared)",
+        "In the app registration > Certificates & secrets > Federated credentials, add one "
+        "whose issuer, subject and audience (api://AzureADTokenExchange) are exactly the "
+        "token's; `credlyctl test-credentials` shows the token's values.",
+    ),
+    AadstsHint(
+        700211,
+        "no federated identity credential of the app trusts the token's issuer",
+        "Set the federated credential's Issuer to the token's `iss` exactly (e.g. "
+        "https://token.actions.githubusercontent.com, no trailing slash unless the token has "
+        "one); `credlyctl test-credentials` shows the token's issuer.",
+    ),
+    AadstsHint(
+        700212,
+        "the token's audience does not match the federated identity credential's audience",
+        "Request the token for the audience api://AzureADTokenExchange (GitHub Actions: the "
+        "default of azure/login; Kubernetes: the projected token's audience), or set the "
+        "federated credential's audience to the token's `aud`.",
+    ),
+    AadstsHint(
+        700213,
+        "the token's subject does not match the federated identity credential's subject",
+        "Set the federated credential's Subject to the token's `sub` exactly (GitHub: "
+        "repo:<org>/<repo>:ref:refs/heads/<branch> or :environment:<name>; Kubernetes: "
+        "system:serviceaccount:<namespace>:<name>); `credlyctl test-credentials` shows it.",
+    ),
+    AadstsHint(
+        50027,
+        "the client assertion is not a valid JWT (malformed, or its signature cannot be "
+        "checked against the issuer's published keys)",
+        "entra.federated_token_file must hold the identity provider's token exactly as "
+        "issued (one JWT, nothing else); have the job write it again.",
     ),
     AadstsHint(
         7000112,
@@ -163,3 +206,38 @@ def first_line(description: str | None) -> str | None:
         return None
     line = description.strip().splitlines()[0].strip()
     return line or None
+
+
+@dataclass(frozen=True)
+class ManagedIdentityHint:
+    cause: str
+    fix: str
+    error_id: str
+
+
+def managed_identity_hint(error: str | None, description: str) -> ManagedIdentityHint:
+    """Cause and fix for a managed identity endpoint's refusal (IMDS or App Service style).
+
+    IMDS answers 400 `invalid_request` "Identity not found" for an identity not assigned to
+    the host (learn.microsoft.com, how-to-use-vm-token, error handling); msal turns App
+    Service's `{statusCode, message}` into `invalid_scope` with that text.
+    """
+    if "identity not found" in description or "no managed identity" in description:
+        return ManagedIdentityHint(
+            "the managed identity is not assigned to this Azure resource",
+            "Assign it (Azure portal > the resource > Identity), or fix "
+            "entra.managed_identity_client_id (remove it to use the system-assigned identity).",
+            "entra.managed_identity_not_found",
+        )
+    if error in {"invalid_resource", "invalid_scope"} or "resource" in description:
+        return ManagedIdentityHint(
+            "the managed identity endpoint does not issue tokens for this Microsoft Graph resource",
+            "Check entra.cloud and graph.base_url: the Graph host must be the one of the "
+            "tenant's cloud.",
+            "entra.managed_identity_resource",
+        )
+    return ManagedIdentityHint(
+        "the managed identity endpoint refused to issue a token",
+        "Check that the Azure resource has a managed identity and that it is enabled.",
+        "entra.managed_identity",
+    )

@@ -59,7 +59,9 @@ class InstanceClients:
     def tokens(self) -> EntraTokenProvider:
         with self._lock:
             if self._tokens is None:
-                self._tokens = EntraTokenProvider(self.settings.entra, self._session("entra"))
+                self._tokens = EntraTokenProvider(
+                    self.settings.entra, self._session("entra"), network=self.settings.network
+                )
             return self._tokens
 
     @property

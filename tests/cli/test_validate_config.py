@@ -173,6 +173,37 @@ CASES = [
          _with(_credly(client_secret={"env": "A", "file": "b"})), text="exactly one source"),
     Case("CFG031", "error", f"{P}.network.proxy",
          _with(_section("network", proxy="proxy.contoso.com")), text="scheme://host:port"),
+    Case("CFG031", "error", f"{P}.network.proxy",
+         _with(_section("network", proxy="socks4://proxy.contoso.com:1080")),
+         text="not supported"),
+    Case("CFG031", "error", "env:HTTPS_PROXY", config(), env={"HTTPS_PROXY": "socks4://p:1"},
+         text="not supported"),
+    Case("CFG023", "warning", f"{P}.network.no_proxy",
+         _with(_section("network", no_proxy=".contoso.com")), text="ignored"),
+    Case("CFG032", "error", f"{P}.entra.federated_token_file",
+         _with(lambda d: d["instances"]["contoso"].update(entra={
+             "tenant_id": d["instances"]["contoso"]["entra"]["tenant_id"],
+             "client_id": d["instances"]["contoso"]["entra"]["client_id"],
+             "federated_token_file": "missing-token"})),
+         text="does not exist"),
+    Case("CFG004", "error", f"{P}.entra.federated_token_file",
+         _with(lambda d: d["instances"]["contoso"]["entra"].update(auth="federated_token")),
+         text="AZURE_FEDERATED_TOKEN_FILE"),
+    Case("CFG033", "error", f"{P}.entra.auth",
+         _with(lambda d: d["instances"]["contoso"].update(entra={
+             "tenant_id": d["instances"]["contoso"]["entra"]["tenant_id"],
+             "auth": "managed_identity"})),
+         env={"IDENTITY_ENDPOINT": "https://identity.example.net/msi/token",
+              "IDENTITY_HEADER": "h"},
+         text="neither"),
+    Case("CFG023", "warning", f"{P}.entra",
+         _with(lambda d: d["instances"]["contoso"]["entra"].update(auth="managed_identity")),
+         text="client_id, client_secret is set but ignored"),
+    Case("CFG034", "error", f"{P}.graph.base_url",
+         _with(lambda d: (d["instances"]["contoso"].update(
+             graph={"base_url": "https://admin:graphpassw0rd123@127.0.0.1:8443/v1.0"},
+             network={"allow_custom_hosts": True}))),
+         text="https://127.0.0.1:8443/v1.0"),
 ]  # fmt: skip
 
 

@@ -141,7 +141,8 @@ def test_aadsts_codes_map_to_cause_and_fix(
         "2026-11-28 10:00:00Z",
     )
     assert "correlation_id=c-1" in exc.hint
-    assert exc.summary == f"AADSTS{code}: Something went wrong for app."
+    assert exc.summary is None  # Entra's free text is never kept (finding M1)
+    assert "Something went wrong" not in exc.message + exc.hint
     assert exc.exit_code == 2
     assert_clean(exc)
 
@@ -153,7 +154,9 @@ def test_unknown_code_falls_back_to_error_and_summary(fake: FakeServer) -> None:
         provider(fake).get_token()
     assert caught.value.cause is None
     assert "weird_error" in caught.value.message
-    assert "Something went wrong" in caught.value.message
+    assert "AADSTS9999999" in caught.value.message
+    assert "Something went wrong" not in caught.value.message  # free text stays out
+    assert "code=9999999" in caught.value.hint
 
 
 def test_unknown_tenant_surfaces_from_the_constructor(fake: FakeServer) -> None:

@@ -210,10 +210,9 @@ def test_https_proxy_is_honoured_unless_configured(
     monkeypatch.setenv("HTTPS_PROXY", "http://envproxy:3128")
     monkeypatch.setenv("NO_PROXY", "localhost")
     settings = load_instance(_file(tmp_path), None)
-    assert (settings.network.proxy, settings.network.no_proxy) == (
-        "http://envproxy:3128",
-        "localhost",
-    )
+    # The environment's proxies stay with httpx, which reads HTTPS_PROXY and NO_PROXY itself.
+    assert (settings.network.proxy, settings.network.no_proxy) == (None, None)
+    assert settings.network.environment_proxy == "http://envproxy:3128"
     configured = _edited(network={"proxy": "http://fileproxy:8080", "no_proxy": "127.0.0.1"})
     settings = load_instance(_file(tmp_path, configured), None)
     assert (settings.network.proxy, settings.network.no_proxy) == (

@@ -41,7 +41,7 @@ def entra_token(ctx: DiagnosticContext) -> CheckResult:
         "client_id": entra.client_id,
         "cloud": str(entra.cloud),
         "authority": entra.authority,
-        "credential": "certificate" if entra.certificate_path else "client_secret",
+        "credential": entra.credential_kind,
     }
     if entra.client_secret is not None:
         evidence["secret"] = entra.client_secret.describe()
@@ -167,6 +167,16 @@ def entra_secret_expiry(ctx: DiagnosticContext) -> CheckResult:
         return settings
     entra = settings.entra
     today = ctx.now.date()
+    if entra.credential_kind in ("federated_token", "managed_identity"):
+        return ok(
+            "No stored Entra credential can expire: credlyctl signs in with a "
+            + (
+                "federated token read at each sign-in."
+                if entra.credential_kind == "federated_token"
+                else "managed identity."
+            ),
+            evidence={"source": entra.credential_kind},
+        )
     if entra.certificate_path is not None:
         try:
             end = _certificate_end(entra.certificate_path)
