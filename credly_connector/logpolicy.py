@@ -14,6 +14,7 @@ is not JSON: it logs the answer's text, and a page that echoes the form holds
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import TextIO
 
@@ -47,7 +48,9 @@ class ScrubbingHandler(logging.StreamHandler):  # type: ignore[type-arg]
         return scrub(super().format(record))
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not self.enabled:
+        # Debug output is a property of the run (--debug sets CREDLYCTL_DEBUG): checked here
+        # too, so a process that ran one debug command does not stay verbose (tests, demo).
+        if not (self.enabled and debug_requested()):
             return
         if self.follow_stderr:
             self.stream = sys.stderr
@@ -70,7 +73,7 @@ def configure_library_logging(*, debug: bool, stream: TextIO | None = None) -> S
         _HANDLER.enabled = debug
         if stream is not None:
             _HANDLER.setStream(stream)
-            _HANDLER.follow_stderr = False
+        _HANDLER.follow_stderr = stream is None
     for name in ("", *THIRD_PARTY_LOGGERS):  # "" is the root: any other library ends there
         logger = logging.getLogger(name)
         if _HANDLER not in logger.handlers:
@@ -84,10 +87,11 @@ def configure_library_logging(*, debug: bool, stream: TextIO | None = None) -> S
     return _HANDLER
 
 
+def debug_requested() -> bool:
+    return os.environ.get("CREDLYCTL_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def ensure_library_logging() -> None:
     """Apply the policy if nothing did yet (library use without the CLI, e.g. tests, demo)."""
     if _HANDLER is None:
-        import os
-
-        debug = os.environ.get("CREDLYCTL_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
-        configure_library_logging(debug=debug)
+        configure_library_logging(debug=debug_requested())

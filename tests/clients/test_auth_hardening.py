@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -135,6 +136,7 @@ def test_library_loggers_reach_stderr_only_with_debug_and_scrubbed() -> None:
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "CREDLYCTL_DEBUG": "1"},  # what --debug sets
     )
     assert "Token response is not in json format: client_secret=***" in loud.stderr
     assert "Traceback" in loud.stderr and "x=***" in loud.stderr
@@ -303,3 +305,23 @@ def test_certificate_password_problems_have_their_own_cause(
     assert fragment in caught.value.message
     assert "tenant" not in caught.value.hint
     assert fake.seen == []
+
+
+def test_debug_output_ends_with_the_run_that_asked_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+    import logging
+
+    from credly_connector.logpolicy import configure_library_logging
+
+    stream = io.StringIO()
+    monkeypatch.setenv("CREDLYCTL_DEBUG", "1")
+    configure_library_logging(debug=True, stream=stream)
+    try:
+        logging.getLogger("httpx").info("first run")
+        monkeypatch.delenv("CREDLYCTL_DEBUG")  # the next command of this process: no --debug
+        logging.getLogger("httpx").info("second run")
+    finally:
+        configure_library_logging(debug=False)
+    assert "first run" in stream.getvalue() and "second run" not in stream.getvalue()
