@@ -56,6 +56,12 @@ class ScrubbingHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self.stream = sys.stderr
         super().emit(record)
 
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except (ValueError, OSError):  # a stream closed under us (a finished test's capture)
+            pass
+
     def handleError(self, record: logging.LogRecord) -> None:
         # logging's own error report prints the record's arguments: never let it.
         return
@@ -72,7 +78,7 @@ def configure_library_logging(*, debug: bool, stream: TextIO | None = None) -> S
     else:
         _HANDLER.enabled = debug
         if stream is not None:
-            _HANDLER.setStream(stream)
+            _HANDLER.stream = stream  # not setStream: it flushes the old one, maybe closed
         _HANDLER.follow_stderr = stream is None
     for name in ("", *THIRD_PARTY_LOGGERS):  # "" is the root: any other library ends there
         logger = logging.getLogger(name)
