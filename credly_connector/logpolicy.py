@@ -13,6 +13,7 @@ is not JSON: it logs the answer's text, and a page that echoes the form holds
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -57,10 +58,9 @@ class ScrubbingHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
     def flush(self) -> None:
-        try:
+        # A stream closed under us (a finished test's capture) is nothing to report.
+        with contextlib.suppress(ValueError, OSError):
             super().flush()
-        except (ValueError, OSError):  # a stream closed under us (a finished test's capture)
-            pass
 
     def handleError(self, record: logging.LogRecord) -> None:
         # logging's own error report prints the record's arguments: never let it.
