@@ -145,8 +145,8 @@ def root(
             "-q",
             envvar="CREDLYCTL_QUIET",
             show_envvar=True,
-            help="Errors only on stderr: no warnings, progress or notes (for scripts and "
-            "schedulers). stdout and --json are unchanged; the exit code still tells.",
+            help="No progress, notes or next steps on stderr, only warnings and errors (for "
+            "scripts and schedulers). stdout and --json are unchanged.",
         ),
     ] = False,
     version: Annotated[

@@ -123,12 +123,12 @@ def notice_console() -> Console:
 
 
 def warn(message: str) -> None:
-    """`Warning: message` on stderr, once per run however many sections repeat it (the
-    custom-host opt-in of every instance under --all), and not at all under -q/--quiet."""
+    """`Warning: message` on stderr, once per run however many sections repeat it. Shown
+    under -q/--quiet too: a warning asks for action (a secret about to expire)."""
     if message in _run.warned:
         return
     _run.warned.add(message)
-    notice_console().print(f"Warning: {message}")
+    stderr_console().print(f"Warning: {message}")
 
 
 def _scrub_values(value: Any) -> Any:

@@ -1,4 +1,5 @@
-"""`-q/--quiet` for scripts: errors only on stderr; each warning once per run otherwise."""
+"""`-q/--quiet` for scripts: no progress or notes on stderr; warnings (each once per run) and
+errors still show."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typer.testing import CliRunner
 
 from credly_connector.cli import output
 from credly_connector.cli.app import app
-from tests.config.cfg import SECRET_ENV, config, instance, write
+from tests.config.cfg import ORG, SECRET_ENV, config, instance, write
 
 
 def _custom_host_config(tmp_path: Path) -> Path:
@@ -20,38 +21,41 @@ def _custom_host_config(tmp_path: Path) -> Path:
     return write(tmp_path / "c.toml", data)
 
 
-def _run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, list(args), env=SECRET_ENV)
+def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args), env={**SECRET_ENV, **(env or {})})
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_without_quiet_the_custom_host_warning_shows_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("flag", ["-q", "--quiet"])
+def test_quiet_hides_notes_and_keeps_stdout(flag: str) -> None:
+    # An upper-case ID is valid: its canonical form goes to stdout, a note to stderr.
+    loud = _run("validate-org-id", ORG.upper())
+    assert loud[0] == 0 and loud[2] != ""
+    assert _run(flag, "validate-org-id", ORG.upper()) == (0, loud[1], "")
+
+
+def test_quiet_hides_the_next_step_of_config_init(tmp_path: Path) -> None:
+    loud = _run("config", "init", "--config", str(tmp_path / "a.toml"))
+    assert "Next:" in loud[2]
+    quiet = _run("-q", "config", "init", "--config", str(tmp_path / "b.toml"))
+    assert (quiet[0], quiet[2]) == (0, "")
+
+
+def test_quiet_from_the_environment() -> None:
+    code, _, stderr = _run("validate-org-id", ORG.upper(), env={"CREDLYCTL_QUIET": "1"})
+    assert (code, stderr) == (0, "")
+
+
+@pytest.mark.parametrize("flags", [(), ("-q",)])
+def test_the_custom_host_warning_shows_once_quiet_or_not(
+    tmp_path: Path, flags: tuple[str, ...]
+) -> None:
     path = _custom_host_config(tmp_path)
-    code, stdout, stderr = _run("config", "show", "--config", str(path), "--instance", "a")
+    code, stdout, stderr = _run(*flags, "config", "show", "--config", str(path), "--instance", "a")
     assert code == 0
     assert stderr.count("Warning: ") == 1
     assert "allow_custom_hosts is on" in stderr
     assert "[credly]" in stdout
-
-
-@pytest.mark.parametrize("flag", ["-q", "--quiet"])
-def test_quiet_keeps_warnings_off_stderr_and_stdout_unchanged(tmp_path: Path, flag: str) -> None:
-    path = _custom_host_config(tmp_path)
-    args = ("config", "show", "--config", str(path), "--instance", "a")
-    _, loud_stdout, _ = _run(*args)
-    code, stdout, stderr = _run(flag, *args)
-    assert (code, stderr) == (0, "")
-    assert stdout == loud_stdout
-
-
-def test_quiet_from_the_environment(tmp_path: Path) -> None:
-    path = _custom_host_config(tmp_path)
-    result = CliRunner().invoke(
-        app,
-        ["config", "show", "--config", str(path), "--instance", "a"],
-        env={**SECRET_ENV, "CREDLYCTL_QUIET": "1"},
-    )
-    assert (result.exit_code, result.stderr) == (0, "")
 
 
 def test_quiet_still_prints_errors(tmp_path: Path) -> None:
@@ -61,11 +65,9 @@ def test_quiet_still_prints_errors(tmp_path: Path) -> None:
     assert "Hint: " in stderr
 
 
-def test_quiet_does_not_outlive_its_run(tmp_path: Path) -> None:
-    path = _custom_host_config(tmp_path)
-    args = ("config", "show", "--config", str(path), "--instance", "a")
-    _run("-q", *args)
-    assert "Warning: " in _run(*args)[2]
+def test_quiet_does_not_outlive_its_run() -> None:
+    _run("-q", "validate-org-id", ORG.upper())
+    assert _run("validate-org-id", ORG.upper())[2] != ""
 
 
 def test_a_warning_repeated_by_several_sections_is_printed_once(

@@ -131,7 +131,10 @@ def test_every_command_runs_against_the_simulator(fresh_sim: Simulator, tmp_path
         where = f"{invocation.section}: credlyctl {' '.join(invocation.args)}\n{done.stderr}"
         assert done.returncode == 0, where
         if "--quiet" in args:
-            # The simulator's configuration draws the custom-host warning: quiet must hide it.
-            assert done.stderr == "", where
+            # Quiet: warnings only, each once (the simulator's configuration draws the
+            # custom-host warning, which a real tenant's does not).
+            lines = done.stderr.splitlines()
+            assert all(line.startswith("Warning: ") for line in lines), where
+            assert len(set(lines)) == len(lines), where
         if "--json" in args:
             assert validate_output(done.stdout)["command"] == invocation.command
