@@ -158,13 +158,12 @@ def root(
 ) -> None:
     """Sync Credly badges into Microsoft 365 profiles, and explain what is missing."""
     # Imported here, not at the top: `credlyctl --help` never gets this far and stays light.
-    from credly_connector.cli.output import start_run
-
-    start_run(quiet=quiet)
-    if debug:
-        os.environ["CREDLYCTL_DEBUG"] = "1"
+    from credly_connector.cli.terminal import configure
     from credly_connector.logpolicy import configure_library_logging
 
+    if debug:
+        os.environ["CREDLYCTL_DEBUG"] = "1"
+    configure(debug=debug, quiet=quiet)
     # Before any library runs: msal and friends never print to the terminal on their own.
     configure_library_logging(debug=debug)
 
@@ -188,26 +187,33 @@ def main() -> None:
         if type(err).__name__ == "NoArgsIsHelpError":  # `credlyctl` alone: show the help
             err.show()  # type: ignore[attr-defined]
             sys.exit(int(ExitCode.USAGE))
-        _print_usage_error(err)
-        sys.exit(int(ExitCode.USAGE))
+        sys.exit(int(_report_usage_error(err, sys.argv[1:])))
     except typer.Abort:
-        from credly_connector.cli.output import stderr_console
+        from credly_connector.cli.terminal import terminal
 
-        stderr_console().print("Aborted.")
+        terminal().err.print("Aborted.")
         sys.exit(int(ExitCode.USAGE))
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _print_usage_error(err: Exception) -> None:
-    from credly_connector.cli.output import print_error
-    from credly_connector.errors import CredlyctlError
+def _json_requested(args: list[str]) -> bool:
+    """Whether --json is among the options (not after a `--` that ends them)."""
+    options = args[: args.index("--")] if "--" in args else args
+    return "--json" in options
+
+
+def _report_usage_error(err: Exception, args: list[str]) -> ExitCode:
+    """A command line Click refused: Error/Hint on stderr, or with --json one JSON document."""
+    from credly_connector.cli.output import report_error
+    from credly_connector.errors import UsageError
 
     ctx = getattr(err, "ctx", None)
     command_path = getattr(ctx, "command_path", None) or "credlyctl"
+    command = command_path.removeprefix("credlyctl").strip() or "credlyctl"
     message = getattr(err, "format_message", lambda: str(err))()
-    print_error(
-        CredlyctlError(
-            str(message).rstrip("."),
-            f"Run '{command_path} --help' to see the arguments and options.",
-        )
+    usage = UsageError(
+        str(message).rstrip("."),
+        f"Run '{command_path} --help' to see the arguments and options.",
+        error_id="usage",
     )
+    return report_error(command, _json_requested(args), usage)

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from credly_connector.errors import UsageError
+
 JsonOption = Annotated[
     bool,
     typer.Option(
@@ -37,3 +39,16 @@ InstanceOption = Annotated[
 StrictOption = Annotated[
     bool, typer.Option("--strict", help="Treat warnings as problems (exit 1).")
 ]
+
+
+def require_email(value: str, example: str) -> str:
+    """`value` when it looks like an email address, else a usage error (exit 2) showing
+    `example`, a command line that would work."""
+    if "@" not in value or value.strip() != value or " " in value:
+        raise UsageError(
+            f"{value!r} is not an email address.",
+            "Give the person's address as it appears in Credly or the directory, "
+            f"e.g. `{example}`.",
+            error_id="bad-email",
+        )
+    return value

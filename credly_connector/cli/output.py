@@ -8,10 +8,6 @@ The JSON envelope (docs/schemas/envelope.schema.json) is the same for every comm
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -19,9 +15,9 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
-from credly_connector.errors import CredlyctlError
+from credly_connector.cli.terminal import configure, terminal
+from credly_connector.errors import CredlyctlError, InternalError
 from credly_connector.exit_codes import ExitCode
-from credly_connector.secrets import scrub
 
 SCHEMA_VERSION = 1
 
@@ -43,112 +39,32 @@ class Outcome:
     render: Callable[[Console], None] | None = None
 
 
-def debug_enabled() -> bool:
-    return os.environ.get("CREDLYCTL_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def make_console(*, stderr: bool, quiet: bool = False) -> Console:
-    # Markup, emoji and highlighting off: emails and URLs with brackets must print as they are.
-    no_color = bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
-    return Console(
-        stderr=stderr,
-        markup=False,
-        emoji=False,
-        highlight=False,
-        no_color=no_color,
-        soft_wrap=True,
-        quiet=quiet,
-    )
-
-
-@dataclass
-class _RunSettings:
-    """What the root options decided for this run (`credlyctl -q ...`)."""
-
-    quiet: bool = False
-    warned: set[str] = field(default_factory=set)
-
-
-_run = _RunSettings()
-
-
-def start_run(*, quiet: bool) -> None:
-    """Called once per invocation by the root command, before any command body runs."""
-    global _run
-    _run = _RunSettings(quiet=quiet)
-
-
-class _ScrubbingFile:
-    """A text stream that removes known secret values from everything written through it."""
-
-    def __init__(self, target: Any) -> None:
-        self._target = target
-
-    def write(self, text: str) -> int:
-        self._target.write(scrub(text))
-        return len(text)
-
-    def flush(self) -> None:
-        self._target.flush()
-
-    def isatty(self) -> bool:
-        return bool(getattr(self._target, "isatty", lambda: False)())
-
-    def fileno(self) -> int:
-        return int(self._target.fileno())
-
-    @property
-    def encoding(self) -> str:
-        return str(getattr(self._target, "encoding", "utf-8"))
-
-
 def stdout_console() -> Console:
-    console = make_console(stderr=False)
-    console.file = _ScrubbingFile(sys.stdout)  # type: ignore[assignment]
-    return console
+    return terminal().out
 
 
 def stderr_console() -> Console:
     """stderr for what must always show: errors and their hints."""
-    console = make_console(stderr=True)
-    console.file = _ScrubbingFile(sys.stderr)  # type: ignore[assignment]
-    return console
+    return terminal().err
 
 
 def notice_console() -> Console:
     """stderr for progress, notes and next steps: silent under -q/--quiet."""
-    console = make_console(stderr=True, quiet=_run.quiet)
-    console.file = _ScrubbingFile(sys.stderr)  # type: ignore[assignment]
-    return console
+    return terminal().notices
 
 
 def warn(message: str) -> None:
-    """`Warning: message` on stderr, once per run however many sections repeat it. Shown
-    under -q/--quiet too: a warning asks for action (a secret about to expire)."""
-    if message in _run.warned:
-        return
-    _run.warned.add(message)
-    stderr_console().print(f"Warning: {message}")
+    """`Warning: message` on stderr: see Terminal.warning."""
+    terminal().warning(message)
 
 
-def _scrub_values(value: Any) -> Any:
-    # Scrub strings one by one, never the serialized text: a secret that happens to equal
-    # `true` or a key name must not be able to break the JSON document.
-    if isinstance(value, str):
-        return scrub(value)
-    if isinstance(value, dict):
-        return {scrub(str(key)): _scrub_values(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_scrub_values(item) for item in value]
-    if isinstance(value, (bool, int, float)) or value is None:
-        return value
-    return scrub(str(value))
+def start_run(*, quiet: bool) -> None:
+    """Called once per invocation by the root command, before any command body runs."""
+    configure(quiet=quiet)
 
 
 def write_json(document: dict[str, Any]) -> None:
-    text = json.dumps(_scrub_values(document), indent=2, ensure_ascii=False)
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
+    terminal().json(document)
 
 
 def envelope(command: str, code: ExitCode, data: dict[str, Any]) -> dict[str, Any]:
@@ -162,10 +78,19 @@ def envelope(command: str, code: ExitCode, data: dict[str, Any]) -> dict[str, An
 
 
 def print_error(err: CredlyctlError) -> None:
-    console = stderr_console()
-    console.print(f"Error: {err.message}")
-    if err.hint:
-        console.print(f"Hint: {err.hint}")
+    terminal().error(err)
+
+
+def report_error(command: str, json_mode: bool, err: CredlyctlError) -> ExitCode:
+    """Say that the command could not run: one JSON document, or Error/Hint on stderr."""
+    term = terminal()
+    term.traceback()
+    code = err.exit_code
+    if json_mode:
+        term.json(envelope(command, code, {"error": err.to_dict()}))
+    else:
+        term.error(err)
+    return code
 
 
 def run_command(command: str, json_mode: bool, body: Callable[[], Outcome]) -> NoReturn:
@@ -173,39 +98,18 @@ def run_command(command: str, json_mode: bool, body: Callable[[], Outcome]) -> N
     try:
         outcome = body()
     except CredlyctlError as err:
-        if debug_enabled():
-            _print_traceback()
-        code = err.exit_code
-        if json_mode:
-            write_json(envelope(command, code, {"error": err.to_dict()}))
-        else:
-            print_error(err)
-        raise typer.Exit(int(code)) from None
+        raise typer.Exit(int(report_error(command, json_mode, err))) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
     except Exception as exc:  # a bug: say so plainly, traceback only on request
-        code = ExitCode.INTERNAL
-        if debug_enabled():
-            _print_traceback()
-        message = f"credlyctl hit an internal error ({type(exc).__name__})."
-        hint = "Run again with --debug to see the traceback, and report it as a bug."
-        if json_mode:
-            write_json(
-                envelope(
-                    command, code, {"error": {"id": "internal", "message": message, "hint": hint}}
-                )
-            )
-        else:
-            print_error(CredlyctlError(message, hint))
-        raise typer.Exit(int(code)) from None
+        bug = InternalError(
+            f"credlyctl hit an internal error ({type(exc).__name__}).",
+            "Run again with --debug to see the traceback, and report it as a bug.",
+            error_id="internal",
+        )
+        raise typer.Exit(int(report_error(command, json_mode, bug))) from None
     if json_mode:
-        write_json(envelope(command, outcome.exit_code, outcome.data))
+        terminal().json(envelope(command, outcome.exit_code, outcome.data))
     elif outcome.render is not None:
-        outcome.render(stdout_console())
+        outcome.render(terminal().out)
     raise typer.Exit(int(outcome.exit_code))
-
-
-def _print_traceback() -> None:
-    # Plain traceback, frames only: local variables could hold secrets, so they are never shown.
-    text = "".join(traceback.format_exc())
-    sys.stderr.write(scrub(text))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from tests.cli.schema_check import validate_output
 from tests.cli.test_validate_e2e import _program
 
 
@@ -41,3 +44,32 @@ def test_help_and_no_arguments() -> None:
     bare = _run()
     assert bare.returncode == 2
     assert "Usage: credlyctl" in bare.stdout + bare.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "command", "words"),
+    [
+        (["sync", "--bogus", "--json"], "sync", "No such option: --bogus"),
+        (["explain-user", "--json"], "explain-user", "Missing argument"),
+        (["sync", "--user", "notanemail", "--json"], "sync", "not an email address"),
+    ],
+)
+def test_json_usage_errors_are_one_json_document(
+    args: list[str], command: str, words: str, tmp_path: Path
+) -> None:
+    """Hardening L5: with --json, stdout holds exactly one JSON document, usage errors too."""
+    result = _run(*args, "--config", str(tmp_path / "none.toml"))
+    assert result.returncode == 2, result.stderr
+    document = json.loads(result.stdout)
+    assert document["command"] == command and document["exit_code"] == 2
+    assert document["status"] == "error" and words in document["error"]["message"]
+    assert document["error"]["hint"]
+    validate_output(result.stdout)
+    assert "Traceback" not in result.stderr
+
+
+def test_sync_user_that_is_not_an_email_is_a_usage_error(tmp_path: Path) -> None:
+    result = _run("sync", "--user", "notanemail", "--config", str(tmp_path / "none.toml"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("Error: 'notanemail' is not an email address.")
+    assert "\nHint: " in result.stderr

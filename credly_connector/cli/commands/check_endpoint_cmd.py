@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 
 from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption
-from credly_connector.cli.output import Outcome, run_command, warn
+from credly_connector.cli.output import Outcome, run_command
+from credly_connector.cli.terminal import terminal
 from credly_connector.errors import CredlyctlError
 from credly_connector.exit_codes import ExitCode
 
@@ -51,7 +52,7 @@ def check_endpoint_command(
             if url is None:
                 raise
             settings = None
-            warn(
+            terminal().warning(
                 f"no configuration used ({exc.message}); probing without its CA "
                 "bundle or proxy settings."
             )

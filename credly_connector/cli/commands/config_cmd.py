@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 
 from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption
-from credly_connector.cli.output import Outcome, notice_console, run_command, warn
+from credly_connector.cli.output import Outcome, run_command
+from credly_connector.cli.terminal import terminal
 from credly_connector.config.files import locate
 from credly_connector.config.load import load_instance_with_origins
 from credly_connector.config.resolve import INSTANCE_NAME_RE
@@ -50,7 +51,7 @@ def show_command(
 
         def render(console: Console) -> None:
             for line in settings.warnings:
-                warn(line)
+                terminal().warning(line)
             console.print(f"# instance {settings.name} from {settings.config_path}")
             for section, values in view.items():
                 console.print(f"[{section}]")
@@ -92,7 +93,7 @@ def init_command(
 
         def render(console: Console) -> None:
             console.print(f"Wrote {path} (instance {name!r}, readable by you only).")
-            notice_console().print(
+            terminal().info(
                 "Next: fill in the IDs, then run `credlyctl validate-config"
                 + (f" --config {path}`." if config else "`.")
             )

@@ -7,10 +7,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption, StrictOption
+from credly_connector.cli.options import (
+    ConfigOption,
+    InstanceOption,
+    JsonOption,
+    StrictOption,
+    require_email,
+)
 from credly_connector.cli.output import Outcome, run_command
 from credly_connector.diagnostics.model import CheckResult, CheckStatus
-from credly_connector.errors import UsageError
 from credly_connector.exit_codes import ExitCode, combine
 
 if TYPE_CHECKING:
@@ -32,16 +37,6 @@ MARKS = {
 VerboseOption = Annotated[
     bool, typer.Option("--verbose", "-v", help="Also show the evidence of every check.")
 ]
-
-
-def _check_email(email: str | None) -> None:
-    if email is not None and ("@" not in email or email.strip() != email or " " in email):
-        raise UsageError(
-            f"{email!r} is not an email address.",
-            "Give the person's address as it appears in Credly or the directory, e.g. "
-            "`credlyctl explain-user jane.doe@contoso.com`.",
-            error_id="bad-email",
-        )
 
 
 def render_result(console: Console, result: CheckResult, *, verbose: bool) -> None:
@@ -137,7 +132,7 @@ def explain_user_command(
         from credly_connector.diagnostics.context import DiagnosticContext
         from credly_connector.diagnostics.explain import explain_user
 
-        _check_email(email)
+        require_email(email, "credlyctl explain-user jane.doe@contoso.com")
         with DiagnosticContext.load(config, instance) as ctx:
             if ctx.config_error is not None:
                 raise ctx.config_error
@@ -210,7 +205,8 @@ def diagnose_command(
         from credly_connector.diagnostics.context import DiagnosticContext
         from credly_connector.diagnostics.explain import diagnose
 
-        _check_email(email)
+        if email is not None:
+            require_email(email, "credlyctl diagnose jane.doe@contoso.com")
         with DiagnosticContext.load(config, instance) as ctx:
             return _outcome(ctx, diagnose(ctx, email, only=only, strict=strict), verbose)
 

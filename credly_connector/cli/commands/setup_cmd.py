@@ -9,9 +9,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from credly_connector.cli.commands.sync_cmd import AllOption, for_each_instance, instance_names
+from credly_connector.cli.instances import (
+    AllOption,
+    for_each_instance,
+    instance_names,
+    instances_data,
+)
 from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption
-from credly_connector.cli.output import Outcome, notice_console, run_command, warn
+from credly_connector.cli.output import Outcome, run_command
+from credly_connector.cli.terminal import terminal
 from credly_connector.config.resolved import InstanceSettings
 from credly_connector.errors import UsageError
 from credly_connector.exit_codes import ExitCode
@@ -34,16 +40,14 @@ def _report_dict(report: SetupReport) -> dict[str, Any]:
 def _render(console: Console, results: list[dict[str, Any]], title: str) -> None:
     for result in results:
         if "steps" not in result:
-            console.print(f"Instance {result['instance']}: Error: {result['error']['message']}")
-            if result["error"].get("hint"):
-                console.print(f"Hint: {result['error']['hint']}")
+            terminal().error(result["error"], instance=result["instance"])
             continue
         table = Table("step", "status", "detail", title=f"{title} of {result['instance']}")
         for step in result["steps"]:
             table.add_row(step["step"], step["status"], step["detail"])
         console.print(table)
         for warning in result["warnings"]:
-            warn(warning)
+            terminal().warning(warning)
         if "changed" in result and not result["changed"]:
             console.print("Nothing changed: everything was already in place.")
 
@@ -67,18 +71,17 @@ def setup_command(
 
     def body() -> Outcome:
         names = instance_names(config, instance, all_instances)
-        progress = notice_console()
 
         def work(settings: InstanceSettings) -> dict[str, Any]:
             report = run_setup(
                 settings,
-                progress=lambda message: progress.print(message),
+                progress=terminal().info,
                 schema_timeout=timeout,
             )
             return _report_dict(report)
 
         results, code = for_each_instance(config, names, work, lambda r: ExitCode.OK)
-        return Outcome(code, {"instances": results}, lambda c: _render(c, results, "Setup"))
+        return Outcome(code, instances_data(results, code), lambda c: _render(c, results, "Setup"))
 
     run_command("setup", json_output, body)
 
@@ -121,7 +124,9 @@ def teardown_command(
             return _report_dict(report)
 
         results, code = for_each_instance(config, names, work, lambda r: ExitCode.OK)
-        return Outcome(code, {"instances": results}, lambda c: _render(c, results, "Teardown"))
+        return Outcome(
+            code, instances_data(results, code), lambda c: _render(c, results, "Teardown")
+        )
 
     run_command("teardown", json_output, body)
 

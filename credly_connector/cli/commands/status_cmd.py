@@ -8,9 +8,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from credly_connector.cli.commands.sync_cmd import AllOption, for_each_instance, instance_names
+from credly_connector.cli.instances import (
+    AllOption,
+    for_each_instance,
+    instance_names,
+    instances_data,
+)
 from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption
 from credly_connector.cli.output import Outcome, run_command
+from credly_connector.cli.terminal import terminal
 from credly_connector.exit_codes import ExitCode
 from credly_connector.sync.status import instance_status
 
@@ -35,7 +41,7 @@ def _when(crawl: dict[str, Any] | None) -> str:
 def _render(console: Console, results: list[dict[str, Any]]) -> None:
     for result in results:
         if "connection" not in result:
-            console.print(f"Instance {result['instance']}: Error: {result['error']['message']}")
+            terminal().error(result["error"], instance=result["instance"])
             continue
         table = Table("", "", title=f"Instance {result['instance']}", show_header=False)
         connection = result["connection"]
@@ -75,7 +81,7 @@ def status_command(
         results, code = for_each_instance(
             config, names, instance_status, lambda r: ExitCode(int(r["exit_code"]))
         )
-        return Outcome(code, {"instances": results}, lambda c: _render(c, results))
+        return Outcome(code, instances_data(results, code), lambda c: _render(c, results))
 
     run_command("status", json_output, body)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,74 +11,19 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption
-from credly_connector.cli.output import (
-    Outcome,
-    notice_console,
-    run_command,
-    stderr_console,
-    warn,
+from credly_connector.cli.instances import (
+    AllOption,
+    for_each_instance,
+    instance_names,
+    instances_data,
 )
-from credly_connector.config.load import list_instances, load_instance
+from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption, require_email
+from credly_connector.cli.output import Outcome, notice_console, run_command
+from credly_connector.cli.terminal import terminal
 from credly_connector.config.resolved import InstanceSettings
-from credly_connector.errors import CredlyctlError, UsageError
-from credly_connector.exit_codes import ExitCode, combine
+from credly_connector.errors import UsageError
+from credly_connector.exit_codes import ExitCode
 from credly_connector.sync.runner import SyncOptions, SyncReport, run_sync
-
-AllOption = Annotated[
-    bool, typer.Option("--all", help="Every instance in the configuration file, one after another.")
-]
-
-
-def instance_names(
-    config: Path | None, instance: str | None, all_instances: bool
-) -> list[str | None]:
-    if all_instances and instance:
-        raise UsageError(
-            "--all and --instance cannot be used together.",
-            "Pick one instance with --instance, or every instance with --all.",
-            error_id="usage_all_instance",
-        )
-    if not all_instances:
-        return [instance]
-    names = list_instances(config)
-    if not names:
-        raise UsageError(
-            "The configuration file defines no instance.",
-            "Run `credlyctl config init` to write a starter configuration.",
-            error_id="no_instances",
-        )
-    return list(names)
-
-
-def error_dict(error: CredlyctlError) -> dict[str, str]:
-    return error.to_dict()
-
-
-def for_each_instance(
-    config: Path | None,
-    names: list[str | None],
-    work: Callable[[InstanceSettings], dict[str, Any]],
-    code_of: Callable[[dict[str, Any]], ExitCode],
-) -> tuple[list[dict[str, Any]], ExitCode]:
-    """Run `work` per instance; with several, a failing instance is reported, not fatal."""
-    results: list[dict[str, Any]] = []
-    codes: list[ExitCode] = []
-    for name in names:
-        try:
-            settings = load_instance(config, name)
-            for line in settings.warnings:
-                warn(line)
-            result = work(settings)
-        except CredlyctlError as exc:
-            if len(names) == 1:
-                raise
-            results.append({"instance": name, "error": error_dict(exc)})
-            codes.append(exc.exit_code)
-            continue
-        results.append(result)
-        codes.append(code_of(result))
-    return results, combine(*codes) if codes else ExitCode.OK
 
 
 class _RichProgress:
@@ -142,7 +86,7 @@ def report_dict(report: SyncReport) -> dict[str, Any]:
             "final_write_rate": write.final_rate if write else None,
         },
         "exit_code": int(report.exit_code),
-        "error": error_dict(report.error) if report.error else None,
+        "error": report.error.to_dict() if report.error else None,
     }
     if report.dry_run and report.plan is not None:
         data["plan"] = [op.to_dict() for op in report.plan.ops]
@@ -152,9 +96,7 @@ def report_dict(report: SyncReport) -> dict[str, Any]:
 def render_report(console: Console, data: dict[str, Any]) -> None:
     name = data.get("instance")
     if data.get("error") and "counts" not in data:
-        console.print(f"Instance {name}: Error: {data['error']['message']}")
-        if data["error"].get("hint"):
-            console.print(f"Hint: {data['error']['hint']}")
+        terminal().error(data["error"], instance=name)
         return
     if data.get("skipped_reason"):
         console.print(f"Instance {name}: nothing to do ({data['skipped_reason']}).")
@@ -209,10 +151,7 @@ def render_report(console: Console, data: dict[str, Any]) -> None:
             f"{failure['status']} {failure['code'] or ''} {failure['message']}"
         )
     if data.get("error"):
-        err = stderr_console()
-        err.print(f"Error: {data['error']['message']}")
-        if data["error"].get("hint"):
-            err.print(f"Hint: {data['error']['hint']}")
+        terminal().error(data["error"], instance=name)
 
 
 def sync_command(
@@ -263,6 +202,8 @@ def sync_command(
                 "Pick one, or neither to run whatever is due.",
                 error_id="usage_kind",
             )
+        for address in user or ():
+            require_email(address, "credlyctl sync --user jane.doe@contoso.com")
         names = instance_names(config, instance, all_instances)
         options = SyncOptions(
             kind="full" if full else ("incremental" if incremental else None),
@@ -284,7 +225,7 @@ def sync_command(
                         clients.for_sync(),
                         options,
                         progress=progress,
-                        warn=warn,
+                        warn=terminal().warning,
                     )
             finally:
                 clients.close()
@@ -295,10 +236,7 @@ def sync_command(
         results, code = for_each_instance(
             config, names, work, lambda r: ExitCode(int(r.get("exit_code", 0)))
         )
-        data: dict[str, Any] = {"instances": results}
-        first_error = next((r["error"] for r in results if r.get("error")), None)
-        if first_error and code >= ExitCode.USAGE:
-            data["error"] = first_error
+        data = instances_data(results, code)
 
         def render(console: Console) -> None:
             for result in results:

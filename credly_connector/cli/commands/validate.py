@@ -9,6 +9,7 @@ from rich.console import Console
 
 from credly_connector.cli.options import ConfigOption, InstanceOption, JsonOption, StrictOption
 from credly_connector.cli.output import Outcome, notice_console, run_command, stderr_console
+from credly_connector.cli.terminal import terminal
 from credly_connector.config.findings import Severity
 from credly_connector.exit_codes import ExitCode
 from credly_connector.orgid import OrgIdCheck, check_org_id
@@ -41,9 +42,7 @@ def _report_data(report: ValidationReport, strict: bool) -> dict[str, object]:
 def _render_report(report: ValidationReport, console: Console) -> None:
     if report.unreadable:
         first = report.findings[0]
-        err = stderr_console()
-        err.print(f"Error: {first.id} {first.message}")
-        err.print(f"Hint: {first.hint}")
+        terminal().error({"message": f"{first.id} {first.message}", "hint": first.hint})
         return
     for finding in report.findings:
         console.print(finding.line())
