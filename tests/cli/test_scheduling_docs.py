@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from credly_connector.cli.app import COMMANDS
+from credly_connector.config.raw import SECTIONS
 from credly_connector.simulator.runner import Simulator
 from tests.cli.schema_check import validate_output
 
@@ -90,6 +91,28 @@ def test_the_github_recipe_uses_the_oidc_token_and_keeps_the_json_log() -> None:
         i.args for i in invocations() if i.section.startswith("GitHub") and "--json" in i.args
     ]
     assert sync[0] == "--quiet"
+
+
+# Variables that stand for options rather than configuration keys (docs/configuration.md).
+OPTION_VARIABLES = {"CREDLYCTL_CONFIG", "CREDLYCTL_INSTANCE", "CREDLYCTL_DEBUG", "CREDLYCTL_QUIET"}
+
+
+def test_every_variable_and_key_the_recipes_set_exists() -> None:
+    text = PAGE.read_text(encoding="utf-8")
+    keys = {
+        f"CREDLYCTL_{s}_{k}".upper() for s, model in SECTIONS.items() for k in model.model_fields
+    }
+    variables = set(re.findall(r"\bCREDLYCTL_[A-Z_]+\b", text))
+    assert "CREDLYCTL_ENTRA_FEDERATED_TOKEN_FILE" in variables
+    assert variables <= keys | OPTION_VARIABLES, variables - keys - OPTION_VARIABLES
+    for block in re.findall(r"^```toml\n(.*?)^```", text, re.M | re.S):
+        section = None
+        for line in block.splitlines():
+            if header := re.match(r"\[instances\.[\w.-]+?\.(\w+)\]", line):
+                section = header[1]
+            elif assignment := re.match(r"(\w+) = ", line):
+                assert section in SECTIONS, line
+                assert assignment[1] in SECTIONS[section].model_fields, f"[{section}] {line}"
 
 
 def _environment(config: Path) -> dict[str, str]:
