@@ -43,6 +43,8 @@ class Badge:
     public: bool
     recipient_email: str | None
     issued_to: str | None  # the earner's name as written on the badge
+    issued_to_first_name: str | None
+    issued_to_last_name: str | None
     issued_at: datetime | None
     accepted_at: datetime | None
     updated_at: datetime | None
@@ -72,6 +74,8 @@ class Badge:
             public=data.get("public") is True,
             recipient_email=_str(data.get("recipient_email")),
             issued_to=_str(data.get("issued_to")),
+            issued_to_first_name=_str(data.get("issued_to_first_name")),
+            issued_to_last_name=_str(data.get("issued_to_last_name")),
             issued_at=parse_datetime(data.get("issued_at") or data.get("issued_at_date")),
             accepted_at=parse_datetime(data.get("accepted_at")),
             updated_at=parse_datetime(data.get("updated_at") or data.get("state_updated_at")),

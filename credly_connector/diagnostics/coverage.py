@@ -291,7 +291,7 @@ def _stale(
 
 def _closest(email: str, count: int, name: str | None, users: list[DirectoryUser]) -> Unmatched:
     """The directory user an unmatched recipient email most likely belongs to, if any."""
-    from credly_connector.diagnostics.user_lookup import edit_distance
+    from credly_connector.identity.near_miss import edit_distance
 
     local = email.split("@", 1)[0]
     for user in users:

@@ -31,6 +31,7 @@ from credly_connector.identity.addresses import (
 from credly_connector.identity.eligibility import BadgeSkip, badge_skip_reasons
 from credly_connector.identity.entities import BadgeCategory, badge_category
 from credly_connector.identity.matching import MatchStatus, match_email
+from credly_connector.identity.near_miss import edit_distance
 
 if TYPE_CHECKING:
     from credly_connector.diagnostics.context import DiagnosticContext
@@ -145,23 +146,6 @@ class Suggestion:
             "reason": self.reason,
             "detail": self.detail,
         }
-
-
-def edit_distance(a: str, b: str, limit: int = 3) -> int:
-    """Levenshtein distance, giving up (returning limit + 1) once it must exceed `limit`."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, 1):
-        current = [i]
-        for j, char_b in enumerate(b, 1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
-            )
-        if min(current) > limit:
-            return limit + 1
-        previous = current
-    return previous[-1]
 
 
 @dataclass

@@ -31,7 +31,7 @@ from credly_connector.graph.errors import (
     GraphRefused,
     GraphUnavailable,
 )
-from credly_connector.graph.models import USER_SELECT, DirectoryUser
+from credly_connector.graph.models import PERSON_SELECT, USER_SELECT, DirectoryUser
 from credly_connector.net.failures import describe_transport_error
 from credly_connector.net.metered import MeteredClient
 from credly_connector.net.retry import RetryPolicy, backoff_delay
@@ -66,7 +66,7 @@ SENT_PROPERTIES: dict[str, tuple[str, ...]] = {
     "externalConnectors.acl": ("type", "value", "accessType"),
     "profileSource": ("sourceId", "displayName", "webUrl", "kind"),
     "profilePropertySetting": ("prioritizedSourceUrls",),
-    "user": (*USER_SELECT.split(","), "assignedPlans"),
+    "user": (*PERSON_SELECT.split(","), "assignedPlans"),
 }
 
 PERM_USERS = "User.Read.All"
@@ -203,7 +203,7 @@ class GraphClient(MeteredClient):
                 BatchRequest(
                     id=str(n),
                     method="GET",
-                    url="/users?" + _query({"$filter": f, "$select": USER_SELECT, "$top": "999"}),
+                    url="/users?" + _query({"$filter": f, "$select": PERSON_SELECT, "$top": "999"}),
                 )
                 for n, f in enumerate(chunk)
             ]
@@ -233,7 +233,9 @@ class GraphClient(MeteredClient):
         return [DirectoryUser.from_graph(u) for u in _value(document)]
 
     def _filtered_users(self, odata_filter: str) -> Iterator[DirectoryUser]:
-        return self._paged_users({"$filter": odata_filter, "$select": USER_SELECT, "$top": "999"})
+        # Address lookups serve `sync --user` and diagnosis: a few users, so the fields that
+        # tell a person's other addresses (givenName, surname, otherMails) cost nothing.
+        return self._paged_users({"$filter": odata_filter, "$select": PERSON_SELECT, "$top": "999"})
 
     def _paged_users(self, query: dict[str, str]) -> Iterator[DirectoryUser]:
         url: str | None = "/users"

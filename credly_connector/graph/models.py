@@ -8,10 +8,16 @@ from typing import Any
 USER_SELECT = (
     "id,displayName,userPrincipalName,mail,proxyAddresses,accountEnabled,assignedLicenses,userType"
 )
+# Diagnosing one person also reads the fields that tell which other addresses are theirs.
+PERSON_SELECT = USER_SELECT + ",givenName,surname,otherMails"
 
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,9 @@ class DirectoryUser:
     account_enabled: bool = True
     license_count: int = 0
     user_type: str | None = None
+    given_name: str | None = None
+    surname: str | None = None
+    other_mails: tuple[str, ...] = ()
     raw_keys: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
@@ -35,11 +44,12 @@ class DirectoryUser:
             user_principal_name=str(data.get("userPrincipalName") or ""),
             display_name=_text(data.get("displayName")),
             mail=_text(data.get("mail")),
-            proxy_addresses=tuple(p for p in proxies if isinstance(p, str))
-            if isinstance(proxies, list)
-            else (),
+            proxy_addresses=_strings(proxies),
             account_enabled=data.get("accountEnabled") is not False,
             license_count=len(licenses) if isinstance(licenses, list) else 0,
             user_type=_text(data.get("userType")),
+            given_name=_text(data.get("givenName")),
+            surname=_text(data.get("surname")),
+            other_mails=_strings(data.get("otherMails")),
             raw_keys=frozenset(data),
         )

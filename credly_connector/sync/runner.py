@@ -36,6 +36,7 @@ from credly_connector.sync.snapshot import apply_delta, from_snapshot, to_snapsh
 from credly_connector.sync.state import (
     SyncLock,
     SyncState,
+    UnmatchedBadgeRecord,
     open_readonly,
     open_state,
     state_path,
@@ -350,6 +351,7 @@ class SyncRunner:
         report.crawl_id = crawl_id
         self.log.event("crawl_start", instance=self.settings.name, kind=kind, crawl=crawl_id)
         users: list[DirectoryUser] = []
+        badges: list[Badge] = []
         try:
             require_ready(self.clients.graph, self.settings.graph.connection_id)
             users, only, badges = self._read(kind, state, report)
@@ -386,6 +388,10 @@ class SyncRunner:
         outcome = _outcome(report)
         if report.plan is not None and error is None:
             state.record_badges(report.plan.badges, report.started_at)
+            if kind != "user":  # this crawl read every badge: diagnosis searches them
+                state.replace_unmatched_badges(
+                    unmatched_badges(badges, report.plan), report.started_at
+                )
         # A crawl that held deletions may have read a broken world (that is what the guard
         # suspects): keep the last good snapshot and delta link, so the next crawl reads the
         # same changes again and plans the same deletions.
@@ -485,6 +491,22 @@ class SyncRunner:
 
 
 _STATE_LOCK = threading.Lock()
+
+
+def unmatched_badges(badges: Iterable[Badge], plan: Plan) -> list[UnmatchedBadgeRecord]:
+    """The badges with a recipient address that reached no user (id, address, name only)."""
+    reached_nobody = {b.id for b in plan.badges if b.user_id is None and b.recipient_email}
+    return [
+        UnmatchedBadgeRecord(
+            b.id,
+            b.recipient_email,
+            b.issued_to,
+            b.issued_to_first_name,
+            b.issued_to_last_name,
+        )
+        for b in badges
+        if b.id in reached_nobody and b.recipient_email
+    ]
 
 
 def run_sync(

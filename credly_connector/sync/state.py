@@ -32,7 +32,7 @@ from typing import Any
 from credly_connector.errors import UsageError
 from credly_connector.secrets import scrub
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def utcnow() -> datetime:
@@ -87,6 +87,17 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (
         "ALTER TABLE items ADD COLUMN written_crawl INTEGER",
         "CREATE INDEX items_by_user ON items (user_id)",
+    ),
+    # Badges that reached no user, as the last crawl that read every badge saw them: what
+    # diagnosis needs to find a person's near-miss badges without reading Credly again.
+    3: (
+        """CREATE TABLE unmatched_badges (
+            badge_id TEXT PRIMARY KEY,
+            address TEXT NOT NULL,
+            name TEXT,
+            first_name TEXT,
+            last_name TEXT
+        )""",
     ),
 }
 
@@ -159,6 +170,17 @@ class BadgeObservation:
     recipient_email: str | None
     user_id: str | None
     skip_reason: str | None
+
+
+@dataclass(frozen=True)
+class UnmatchedBadgeRecord:
+    """A badge whose recipient matched no user: its id, address and the name on it."""
+
+    badge_id: str
+    address: str
+    name: str | None
+    first_name: str | None
+    last_name: str | None
 
 
 def state_path(state_dir: Path, instance: str) -> Path:
@@ -498,6 +520,38 @@ class SyncState:
             "SELECT * FROM badges WHERE recipient_email = ? ORDER BY id", (email.strip().lower(),)
         )
         return [self._badge(row) for row in rows]
+
+    def replace_unmatched_badges(
+        self, badges: Iterable[UnmatchedBadgeRecord], now: datetime | None = None
+    ) -> None:
+        """After a crawl that read every badge: the badges that reached no user, replacing
+        the previous crawl's list in one transaction."""
+        with self._tx() as tx:
+            tx.execute("DELETE FROM unmatched_badges")
+            tx.executemany(
+                "INSERT OR REPLACE INTO unmatched_badges "
+                "(badge_id, address, name, first_name, last_name) VALUES (?, ?, ?, ?, ?)",
+                (
+                    (b.badge_id, b.address.strip().lower(), b.name, b.first_name, b.last_name)
+                    for b in badges
+                ),
+            )
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('unmatched_badges_at', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (_iso(now or utcnow()),),
+            )
+
+    def unmatched_badges(self) -> list[UnmatchedBadgeRecord]:
+        rows = self._conn.execute(
+            "SELECT badge_id, address, name, first_name, last_name FROM unmatched_badges "
+            "ORDER BY address, badge_id"
+        )
+        return [UnmatchedBadgeRecord(*row) for row in rows]
+
+    def unmatched_badges_at(self) -> datetime | None:
+        """When the unmatched badges were last recorded; None before the first such crawl."""
+        return _parse(self.get_meta("unmatched_badges_at"))
 
     # ---- users snapshot and delta link -----------------------------------------------------
 

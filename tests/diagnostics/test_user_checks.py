@@ -13,9 +13,10 @@ from credly_connector.credly.models import Badge
 from credly_connector.diagnostics import registry
 from credly_connector.diagnostics.context import DiagnosticContext
 from credly_connector.diagnostics.explain import explain_user
-from credly_connector.diagnostics.user_lookup import edit_distance, person_addresses
+from credly_connector.diagnostics.user_lookup import person_addresses
 from credly_connector.graph.models import DirectoryUser
 from credly_connector.identity.entities import item_body, item_id
+from credly_connector.identity.near_miss import edit_distance
 from credly_connector.sync.state import open_state, state_path
 from tests.diagnostics.helpers_settings import TENANT_ID, make_settings
 

@@ -170,3 +170,14 @@ def test_a_completed_crawl_ends_the_missing_state_period_even_without_writes(
     assert not state.is_new
     state.forget_connection()
     assert state.is_new
+
+
+def test_unmatched_badges_are_replaced_by_each_crawl(tmp_path: Path) -> None:
+    from credly_connector.sync.state import UnmatchedBadgeRecord
+
+    state = open_state(tmp_path / "s.sqlite3", "contoso")
+    assert state.unmatched_badges() == [] and state.unmatched_badges_at() is None
+    state.replace_unmatched_badges([UnmatchedBadgeRecord("b1", "A@X.com", "A B", "A", "B")])
+    state.replace_unmatched_badges([UnmatchedBadgeRecord("b2", "c@x.com", None, None, None)])
+    assert state.unmatched_badges() == [UnmatchedBadgeRecord("b2", "c@x.com", None, None, None)]
+    assert state.unmatched_badges_at() is not None
