@@ -132,6 +132,9 @@ class DiagnosticContext:
     resolver: Resolver | None = None
     # The address the user checks look at (explain-user, `diagnose EMAIL`).
     email: str | None = None
+    # False when the admin named one instance (`--instance`): the user checks then leave the
+    # other configured instances alone; by default they look in every one.
+    all_instances: bool = True
     # test-credentials --probe-other-environment: also try the other Credly environment.
     probe_other_environment: bool = False
     # Tests only: the transport of that probe (the real one would leave the machine).
@@ -165,7 +168,13 @@ class DiagnosticContext:
             settings = load_instance(config_path, instance, overrides)
         except CredlyctlError as exc:
             return cls(None, exc, config_path=config_path, instance=instance)
-        return cls(settings, None, config_path=config_path, instance=settings.name)
+        return cls(
+            settings,
+            None,
+            config_path=config_path,
+            instance=settings.name,
+            all_instances=instance is None,
+        )
 
     def close(self) -> None:
         with self._lock:

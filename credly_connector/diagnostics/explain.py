@@ -13,6 +13,7 @@ from typing import Any
 from credly_connector.diagnostics import registry
 from credly_connector.diagnostics.context import DiagnosticContext
 from credly_connector.diagnostics.model import TABLE_ROWS, CheckResult, CheckStatus, skipped
+from credly_connector.diagnostics.user_lookup import prefetch
 from credly_connector.exit_codes import ExitCode
 
 # What each row of Microsoft's table means, in our words (the fix comes from the check).
@@ -143,6 +144,8 @@ def user_check_ids() -> list[str]:
 def explain_user(ctx: DiagnosticContext, email: str, *, strict: bool = False) -> Diagnosis:
     """The user checks only: why this person's badges do or do not show."""
     ctx.email = email
+    if ctx.settings is not None:
+        prefetch(ctx)
     results = registry.run_checks(ctx, scope="user")
     return _finish(email, results, strict)
 
@@ -187,6 +190,8 @@ def diagnose(
     # With an email, every check starts at once: the user checks' requests overlap the
     # connection checks' instead of waiting for them (diagnose EMAIL must stay under 3 s at
     # 100 ms per request). The verdict still reads connection results first.
+    if email and ctx.settings is not None:
+        prefetch(ctx)  # the person's lookups need no connection check: start them now
     results = registry.run_checks(ctx, scope=None if email else "connection")
     if email:
         user_ids = {c.id for c in registry.all_checks("user")}

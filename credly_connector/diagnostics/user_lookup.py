@@ -9,19 +9,22 @@ what the sync actually does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from credly_connector.config.resolved import InstanceSettings
 from credly_connector.credly.models import Badge
 from credly_connector.diagnostics.context import BadgeScan
 from credly_connector.errors import UsageError
 from credly_connector.graph.models import DirectoryUser
 from credly_connector.identity.addresses import (
     MatchKey,
+    all_addresses,
     build_index,
     match_keys,
     normalize_email,
@@ -31,10 +34,20 @@ from credly_connector.identity.addresses import (
 from credly_connector.identity.eligibility import BadgeSkip, badge_skip_reasons
 from credly_connector.identity.entities import BadgeCategory, badge_category
 from credly_connector.identity.matching import MatchStatus, match_email
-from credly_connector.identity.near_miss import edit_distance
+from credly_connector.identity.near_miss import (
+    NearMiss,
+    Person,
+    PersonName,
+    UnmatchedBadge,
+    edit_distance,
+    find_near_misses,
+    near_miss,
+)
 
 if TYPE_CHECKING:
     from credly_connector.diagnostics.context import DiagnosticContext
+
+T = TypeVar("T")
 
 # A directory listing for "closest user" suggestions stops after this many users, so a no-match
 # on a huge tenant stays a few requests; the evidence says when the search was partial.
@@ -336,7 +349,50 @@ def _scan_without_filter(ctx: DiagnosticContext, addresses: list[str]) -> list[t
     return found
 
 
-# -- badges in other Credly organizations ---------------------------------------------------
+# -- every configured instance and the organizations credlyctl can see ----------------------
+
+
+class BadgeSync(StrEnum):
+    """What an instance's state says about one badge."""
+
+    SYNCED = "synced"  # the instance's last crawl put it on a profile
+    NOT_INDEXED = "not_indexed"  # the last crawl saw it and left it out (see skip reason)
+    NOT_SYNCED_YET = "not_synced_yet"  # no crawl of that instance has seen it yet
+    NO_INSTANCE = "no_instance"  # no configured instance reads its organization
+
+
+@dataclass(frozen=True)
+class BadgeSource:
+    """One Credly organization to look in: the instance reading it (None: no instance does)."""
+
+    org_id: str
+    instance: str | None
+    settings: InstanceSettings | None
+    client: Any
+
+    def sync_state(self, badge_id: str) -> tuple[BadgeSync, str | None]:
+        """(status, skip reason) of a badge in this instance's state store."""
+        if self.settings is None or self.instance is None:
+            return BadgeSync.NO_INSTANCE, None
+        record = _with_state(self.settings, lambda state: state.badge(badge_id))
+        if record is None:
+            return BadgeSync.NOT_SYNCED_YET, None
+        if record.skip_reason is None and record.user_id:
+            return BadgeSync.SYNCED, None
+        return BadgeSync.NOT_INDEXED, record.skip_reason
+
+
+def _with_state(settings: InstanceSettings, read: Callable[[Any], T]) -> T | None:
+    """`read(state)` on a fresh read-only connection (sqlite connections belong to a thread)."""
+    from credly_connector.sync.state import open_readonly, state_path
+
+    state = open_readonly(state_path(settings.sync.state_dir, settings.name))
+    if state is None:
+        return None
+    try:
+        return read(state)
+    finally:
+        state.close()
 
 
 @dataclass(frozen=True)
@@ -344,72 +400,315 @@ class OtherOrgBadges:
     org_id: str
     instance: str | None  # the configured instance that reads this organization, if any
     badges: tuple[Badge, ...]
+    sync: tuple[tuple[BadgeSync, str | None], ...] = ()  # per badge, same order
 
     def to_dict(self) -> dict[str, Any]:
+        states = self.sync or tuple((BadgeSync.NO_INSTANCE, None) for _ in self.badges)
         return {
             "org_id": self.org_id,
             "instance": self.instance,
             "badges": [
-                {"id": b.id, "name": b.template_name, "recipient_email": b.recipient_email}
+                {
+                    "id": b.id,
+                    "name": b.template_name,
+                    "recipient_email": b.recipient_email,
+                    "sync": str(status),
+                    "skip_reason": reason,
+                }
+                for b, (status, reason) in zip(self.badges, states, strict=True)
+            ],
+        }
+
+
+@dataclass
+class SourceSurvey:
+    """Where else credlyctl looked, and what it could not see."""
+
+    sources: list[BadgeSource] = field(default_factory=list)
+    organizations_listed: bool = True  # False: the credential may not list organizations
+    unusable_instances: list[str] = field(default_factory=list)
+    narrowed: bool = False  # --instance given: other configured instances left out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "instances": [s.instance for s in self.sources if s.instance],
+            "unconfigured_organizations": [s.org_id for s in self.sources if not s.instance],
+            "organizations_listed": self.organizations_listed,
+            "unusable_instances": self.unusable_instances,
+            "narrowed_to_one_instance": self.narrowed,
+        }
+
+
+def other_sources(ctx: DiagnosticContext) -> SourceSurvey:
+    """The organizations besides the instance's own: those of the other configured instances
+    (unless `--instance` narrowed the diagnosis) and those the instance's credential can see."""
+    return ctx.memo("user:sources", lambda: _survey(ctx))
+
+
+def configured_sources(ctx: DiagnosticContext) -> SourceSurvey:
+    """The other configured instances only (read from the file: no request)."""
+    return ctx.memo("user:configured_sources", lambda: _configured(ctx))
+
+
+def _configured(ctx: DiagnosticContext) -> SourceSurvey:
+    from credly_connector.config.load import list_instances, load_instance
+
+    settings = ctx.require_settings()
+    own = settings.credly.org_id.lower()
+    survey = SourceSurvey(narrowed=not ctx.all_instances)
+    path = settings.config_path or ctx.config_path
+    try:
+        names = [] if survey.narrowed else list_instances(path)
+    except Exception:  # no file (settings built in code): nothing else is configured
+        names = []
+    found: dict[str, BadgeSource] = {}
+    for name in names:
+        if name == settings.name:
+            continue
+        try:
+            other = load_instance(path, name)
+        except Exception:  # an unusable instance is validate-config's business
+            survey.unusable_instances.append(name)
+            continue
+        org = other.credly.org_id.lower()
+        if org != own and org not in found:
+            found[org] = BadgeSource(org, name, other, ctx.credly_for(other))
+    survey.sources = list(found.values())
+    return survey
+
+
+def _survey(ctx: DiagnosticContext) -> SourceSurvey:
+    from dataclasses import replace
+
+    settings = ctx.require_settings()
+    configured = configured_sources(ctx)
+    survey = replace(configured, sources=list(configured.sources))
+    taken = {settings.credly.org_id.lower()} | {s.org_id for s in survey.sources}
+    try:
+        visible = ctx.credly().list_organizations()
+    except Exception:  # listing is a bonus; Credly may refuse it for this credential
+        visible = []
+        survey.organizations_listed = False
+    for organization in visible:
+        org = str(organization.id).lower()
+        if org and org not in taken:
+            taken.add(org)
+            moved = replace(settings, credly=replace(settings.credly, org_id=org))
+            survey.sources.append(BadgeSource(org, None, None, ctx.credly_for(moved)))
+    return survey
+
+
+def source_badges(ctx: DiagnosticContext, source: BadgeSource, address: str) -> list[Badge]:
+    """The badges one organization holds for one address (memoised; [] when unreadable)."""
+
+    def read() -> list[Badge]:
+        try:
+            return list(source.client.iter_badges(recipient_email=address))
+        except Exception:  # this organization cannot be read with these credentials
+            return []
+
+    return ctx.memo(f"credly:{source.org_id}:badges:{address}", read)
+
+
+def other_org_badges(ctx: DiagnosticContext) -> list[OtherOrgBadges]:
+    """The person's badges in every other organization credlyctl reads or can see, each with
+    the instance that handles it and whether that instance has synced it."""
+    return ctx.memo("user:other_orgs", lambda: _other_orgs(ctx, person_addresses(identity(ctx))))
+
+
+def _other_orgs(ctx: DiagnosticContext, addresses: list[str]) -> list[OtherOrgBadges]:
+    sources = other_sources(ctx).sources
+    pairs = [(s, a) for s in sources for a in addresses]
+    if not pairs:
+        return []
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_LOOKUPS, len(pairs))) as pool:
+        answers = list(pool.map(lambda p: source_badges(ctx, *p), pairs))
+    found: list[OtherOrgBadges] = []
+    for source in sources:
+        badges: dict[str, Badge] = {}
+        for (owner, _), answer in zip(pairs, answers, strict=True):
+            if owner is source:
+                for badge in answer:
+                    badges.setdefault(badge.id, badge)
+        if badges:
+            ordered = tuple(badges.values())
+            found.append(
+                OtherOrgBadges(
+                    source.org_id,
+                    source.instance,
+                    ordered,
+                    tuple(source.sync_state(b.id) for b in ordered),
+                )
+            )
+    return found
+
+
+# -- near-miss badges: issued to an address that is probably the person's ----------------
+
+
+@dataclass(frozen=True)
+class NearMissFinding:
+    miss: NearMiss
+    org_id: str
+    instance: str | None
+    badges: tuple[Badge, ...]  # as Credly holds them now (confirmed live)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "address": self.miss.address,
+            "kind": str(self.miss.kind),
+            "evidence": [str(e) for e in self.miss.evidence],
+            "reason": self.miss.reason(),
+            "resembles": self.miss.related_to,
+            "org_id": self.org_id,
+            "instance": self.instance,
+            "badges": [
+                {"id": b.id, "name": b.template_name, "state": b.state, "public": b.public}
                 for b in self.badges
             ],
         }
 
 
-def other_org_badges(ctx: DiagnosticContext) -> list[OtherOrgBadges]:
-    """The person's badges in the other Credly organizations credlyctl can read.
+@dataclass
+class NearMissSearch:
+    findings: list[NearMissFinding] = field(default_factory=list)
+    searched: list[dict[str, Any]] = field(default_factory=list)  # per instance searched
+    limited: list[str] = field(default_factory=list)  # instances without a crawl's list
+    dropped: list[str] = field(default_factory=list)  # candidates Credly no longer holds
 
-    Those are the organizations of the other instances in the configuration file and those the
-    instance's own credential can see; each instance serves exactly one organization.
-    """
-    return ctx.memo("user:other_orgs", lambda: _other_orgs(ctx, person_addresses(identity(ctx))))
+    @property
+    def complete(self) -> bool:
+        return not self.limited
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "candidates": [f.to_dict() for f in self.findings],
+            "searched": self.searched,
+            "search_complete": self.complete,
+            "limited_instances": self.limited,
+            "no_longer_in_credly": self.dropped,
+        }
 
 
-def _other_sources(ctx: DiagnosticContext) -> list[tuple[str, str | None, Any]]:
-    from dataclasses import replace
+def person_of(user: DirectoryUser) -> Person:
+    addresses = all_addresses(user)
+    return Person(
+        addresses=addresses,
+        other_mails=frozenset(normalize_email(a) for a in user.other_mails if a.strip()),
+        name=PersonName.parse(user.given_name, user.surname, user.display_name),
+        tenant_domains=frozenset(a.rpartition("@")[2] for a in addresses),
+    )
 
-    from credly_connector.config.load import list_instances, load_instance
 
+def near_misses(ctx: DiagnosticContext) -> NearMissSearch:
+    """Badges at addresses that are probably the person's, from every instance's last crawl,
+    confirmed against Credly."""
+    return ctx.memo("user:near_misses", lambda: _search_near_misses(ctx, identity(ctx)))
+
+
+def _unmatched(settings: InstanceSettings) -> tuple[list[UnmatchedBadge], Any] | None:
+    def read(state: Any) -> tuple[list[UnmatchedBadge], Any] | None:
+        if state.unmatched_badges_at() is None:
+            return None
+        rows = [
+            UnmatchedBadge(
+                r.badge_id, r.address, PersonName.parse(r.first_name, r.last_name, r.name)
+            )
+            for r in state.unmatched_badges()
+        ]
+        return rows, state.unmatched_badges_at()
+
+    return _with_state(settings, read)
+
+
+def _name_counts(settings: InstanceSettings) -> dict[PersonName, int] | None:
+    def read(state: Any) -> dict[PersonName, int] | None:
+        snapshot = state.users_snapshot()
+        if not snapshot:
+            return None
+        counts: dict[PersonName, int] = {}
+        for data in snapshot.values():
+            name = PersonName.parse(None, None, data.get("name"))
+            if name is not None:
+                counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    return _with_state(settings, read)
+
+
+def _search_near_misses(ctx: DiagnosticContext, ident: Identity) -> NearMissSearch:
+    search = NearMissSearch()
+    user = ident.user or (ident.alias_owners[0] if ident.alias_owners else None)
+    if user is None:
+        return search
     settings = ctx.require_settings()
-    build = ctx.credly_for
-    own = settings.credly.org_id.lower()
-    sources: dict[str, tuple[str, str | None, Any]] = {}
-    try:
-        names = list_instances(settings.config_path or ctx.config_path)
-    except Exception:  # no file (settings built in code): nothing else is configured
-        names = []
-    for name in names:
-        if name == settings.name:
+    person = person_of(user)
+    own = BadgeSource(settings.credly.org_id.lower(), settings.name, settings, None)
+    stores = [own] + [s for s in other_sources(ctx).sources if s.settings is not None]
+    counts = _name_counts(settings)
+    candidates: list[tuple[BadgeSource, NearMiss]] = []
+    for store in stores:
+        assert store.settings is not None
+        recorded = _unmatched(store.settings)
+        if recorded is None:
+            search.limited.append(store.settings.name)
             continue
-        try:
-            other = load_instance(settings.config_path or ctx.config_path, name)
-        except Exception:  # an unusable instance is validate-config's business, not ours
-            continue
-        org = other.credly.org_id.lower()
-        if org != own and org not in sources:
-            sources[org] = (org, name, build(other))
-    try:
-        visible = ctx.credly().list_organizations()
-    except Exception:  # listing is a bonus; the instance's own org was already read
-        visible = []
-    for organization in visible:
-        org = str(organization.id).lower()
-        if org and org != own and org not in sources:
-            moved = replace(settings, credly=replace(settings.credly, org_id=org))
-            sources[org] = (org, None, build(moved))
-    return list(sources.values())
-
-
-def _other_orgs(ctx: DiagnosticContext, addresses: list[str]) -> list[OtherOrgBadges]:
-    found: list[OtherOrgBadges] = []
-    for org, instance, client in _other_sources(ctx):
-        badges: dict[str, Badge] = {}
-        for address in addresses:
-            try:
-                for badge in client.iter_badges(recipient_email=address):
-                    badges.setdefault(badge.id, badge)
-            except Exception:  # this organization cannot be read with these credentials
-                break
+        rows, at = recorded
+        search.searched.append(
+            {"instance": store.instance, "unmatched_badges": len(rows), "recorded_at": str(at)}
+        )
+        candidates += [(store, m) for m in find_near_misses(person, rows, name_counts=counts)]
+    # otherMails are the person's by the directory's word: ask Credly even without a crawl.
+    known = {m.address for _, m in candidates}
+    for address in sorted(person.other_mails - known - person.addresses):
+        miss = near_miss(person, address, None, name_is_unique=False)
+        if miss is not None:
+            candidates += [(store, miss) for store in stores]
+    if not candidates:
+        return search
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_LOOKUPS, len(candidates))) as pool:
+        answers = list(pool.map(lambda c: _confirm(ctx, *c), candidates))
+    for (store, miss), badges in zip(candidates, answers, strict=True):
         if badges:
-            found.append(OtherOrgBadges(org, instance, tuple(badges.values())))
-    return found
+            search.findings.append(NearMissFinding(miss, store.org_id, store.instance, badges))
+        elif miss.badge_ids:
+            search.dropped.append(miss.address)
+    return search
+
+
+def _confirm(ctx: DiagnosticContext, store: BadgeSource, miss: NearMiss) -> tuple[Badge, ...]:
+    """The badges Credly holds at the candidate address right now."""
+    if store.client is None:
+        found = ctx.badges_by_email(miss.address)
+    else:
+        found = source_badges(ctx, store, miss.address)
+    wanted = miss.address
+    return tuple(b for b in found if normalize_email(b.recipient_email or "") == wanted)
+
+
+# -- start every independent lookup at once ----------------------------------------------
+
+
+def prefetch(ctx: DiagnosticContext) -> None:
+    """Ask for everything that needs only the typed address, before any check waits on it:
+    the directory lookup, the instance's badges for the address, the other organizations and
+    their badges for it. Failures are memoised and reported by the checks that need them."""
+    email = target_email(ctx)
+    pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_LOOKUPS, thread_name_prefix="prefetch")
+    tasks: list[Callable[[], Any]] = [
+        lambda: identity(ctx),
+        lambda: ctx.badges_by_email(email),
+        lambda: other_sources(ctx),
+    ]
+    for source in configured_sources(ctx).sources:
+        tasks.append(partial(source_badges, ctx, source, email))
+    for task in tasks:
+        pool.submit(_quietly, task)
+    pool.shutdown(wait=False)  # the threads finish on their own; answers land in the memo
+
+
+def _quietly(task: Callable[[], Any]) -> None:
+    try:
+        task()
+    except Exception:  # memoised: the check that needs the answer reports it
+        return

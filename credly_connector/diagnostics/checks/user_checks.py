@@ -20,6 +20,7 @@ from credly_connector.diagnostics.registry import register
 from credly_connector.identity.addresses import MatchKey, primary_smtp
 from credly_connector.identity.eligibility import BadgeSkip, UserSkip, user_skip_reasons
 from credly_connector.identity.entities import BadgeCategory, item_id
+from credly_connector.identity.near_miss import AddressKind
 from credly_connector.sync.schema import AWARDS_PROPERTY, CERTIFICATIONS_PROPERTY
 
 IDENTITY = "user.identity"
@@ -339,38 +340,105 @@ def _badge_results(
     return results
 
 
-def _no_badges(ctx: DiagnosticContext, email: str, evidence: dict[str, Any]) -> CheckResult:
-    elsewhere = lookup.other_org_badges(ctx)
-    if elsewhere:
-        first = elsewhere[0]
-        names = ", ".join(f"'{b.template_name}'" for b in first.badges)
-        if first.instance:
-            fix = (
-                f"That organization is read by instance '{first.instance}': run "
-                f"`credlyctl explain-user {email} --instance {first.instance}`."
-            )
-        else:
-            fix = (
-                f"Add a connector instance for organization {first.org_id} (one instance per "
-                "Credly organization), then run `credlyctl setup` and `credlyctl sync` for it."
-            )
-        evidence["other_organizations"] = [o.to_dict() for o in elsewhere]
-        return fail(
-            f"This instance's organization holds no badge for the person, but Credly "
-            f"organization {first.org_id} does ({names}); each instance reads one organization.",
-            fix,
-            evidence=evidence,
-            table_row=ROW_MULTIPLE_ORGS,
-            cause="badge_in_other_organization",
+def _synced_elsewhere(elsewhere: list[lookup.OtherOrgBadges]) -> bool:
+    """Every badge found in other organizations is on a profile through its own instance."""
+    return bool(elsewhere) and all(
+        status is lookup.BadgeSync.SYNCED for o in elsewhere for status, _ in o.sync
+    )
+
+
+def _other_org_result(
+    email: str, elsewhere: list[lookup.OtherOrgBadges], evidence: dict[str, Any]
+) -> CheckResult:
+    first = next(
+        (o for o in elsewhere if any(s is not lookup.BadgeSync.SYNCED for s, _ in o.sync)),
+        elsewhere[0],
+    )
+    names = ", ".join(f"'{b.template_name}'" for b in first.badges)
+    if first.instance:
+        fix = (
+            f"That organization is read by instance '{first.instance}', which has not synced "
+            f"the badge yet: run `credlyctl sync --instance {first.instance}` (after "
+            f"`credlyctl setup --instance {first.instance}` if it was never set up), then "
+            f"`credlyctl explain-user {email} --instance {first.instance}`."
+        )
+    else:
+        fix = (
+            f"Add a connector instance for organization {first.org_id} (one instance per "
+            "Credly organization), then run `credlyctl setup` and `credlyctl sync` for it."
         )
     return fail(
-        f"Credly holds no badge of this organization for {email} or any other address the "
-        "directory holds for the person.",
+        f"This instance's organization holds no badge for the person, but Credly "
+        f"organization {first.org_id} does ({names}); each instance reads one organization.",
+        fix,
+        evidence=evidence,
+        table_row=ROW_MULTIPLE_ORGS,
+        cause="badge_in_other_organization",
+    )
+
+
+def _no_badges(
+    ctx: DiagnosticContext, email: str, evidence: dict[str, Any], limited: list[str]
+) -> CheckResult:
+    survey = lookup.other_sources(ctx)
+    unseen = (
+        ""
+        if survey.organizations_listed
+        else " credlyctl cannot list the Credly organizations this credential can see, so "
+        "badges in organizations no instance reads could not be looked for."
+    )
+    widen = ""
+    if limited:
+        names = ", ".join(limited)
+        widen = (
+            f" The search for badges at the person's other addresses was limited: instance(s) "
+            f"{names} have no completed crawl to search; run `credlyctl sync` for them to "
+            "widen it."
+        )
+    return fail(
+        f"Credly holds no badge for {email} or any other address the directory holds for the "
+        f"person, and none at an address that looks like theirs.{unseen}",
         "Ask the person which email address their badge was issued to and run "
-        "`credlyctl explain-user` with it; check with the badge issuer.",
+        f"`credlyctl explain-user` with it; check with the badge issuer.{widen}",
         evidence=evidence,
         cause="no_badges",
     )
+
+
+def _near_miss_result(
+    ident: lookup.Identity, search: lookup.NearMissSearch, evidence: dict[str, Any]
+) -> CheckResult:
+    user = ident.user or ident.alias_owners[0]
+    work = primary_smtp(user) or user.user_principal_name
+    lines = []
+    for finding in search.findings:
+        names = ", ".join(f"'{b.template_name}'" for b in finding.badges)
+        where = f" (instance {finding.instance})" if finding.instance else ""
+        lines.append(f"{finding.miss.address}{where}: {names}; {finding.miss.reason()}")
+    kinds = {f.miss.kind for f in search.findings}
+    fixes = [f"ask the issuer to reissue the badge to {work}, the address credlyctl matches"]
+    if kinds - {AddressKind.WORK}:
+        fixes.append(
+            f"ask the person to add {work} to their Credly account as an additional email "
+            "(Credly: Settings > Account > Add Email Address, then confirm the verification "
+            "email), so later badges sent to either address reach the same account"
+        )
+    return fail(
+        f"Credly holds badge(s) at an address that is probably {describe(user)}'s but is not "
+        f"their UPN or primary SMTP address: " + " | ".join(lines) + ".",
+        _sentence("; ".join(fixes)) + " A badge keeps the address it was issued to.",
+        evidence=evidence,
+        table_row=ROW_EMAIL,
+        cause="email_mismatch",
+    )
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + "."
+
+
+def describe(user: Any) -> str:
+    return str(user.display_name or user.user_principal_name)
 
 
 @register(
@@ -386,23 +454,37 @@ def _no_badges(ctx: DiagnosticContext, email: str, evidence: dict[str, Any]) -> 
 def check_badges(ctx: DiagnosticContext) -> list[CheckResult]:
     ident = lookup.identity(ctx)
     findings = lookup.badges(ctx)
+    search = lookup.near_misses(ctx)
+    elsewhere = lookup.other_org_badges(ctx)
     evidence: dict[str, Any] = {
         "addresses_looked_up": lookup.person_addresses(ident),
         "badges": [f.to_dict() for f in findings],
+        "near_miss_search": search.to_dict(),
+        "other_organizations": [o.to_dict() for o in elsewhere],
+        "sources": lookup.other_sources(ctx).to_dict(),
     }
     if ctx.badge_scan is not None:
         evidence["unfiltered_scan"] = ctx.badge_scan.to_dict()
+    results: list[CheckResult] = []
+    if search.findings:
+        results.append(_near_miss_result(ident, search, evidence))
+    if elsewhere and not findings and not _synced_elsewhere(elsewhere):
+        results.append(_other_org_result(ident.email, elsewhere, evidence))
     if not findings:
-        return [_no_badges(ctx, ident.email, evidence)]
-    results = _badge_results(findings, evidence)
+        if results:
+            return results
+        if _synced_elsewhere(elsewhere):
+            return [_elsewhere_ok(elsewhere, evidence)]
+        return [_no_badges(ctx, ident.email, evidence, search.limited)]
+    results += _badge_results(findings, evidence)
     if ident.user is not None:
-        elsewhere = [f for f in findings if not f.recipient_matches_user]
-        if elsewhere:
+        elsewhere_address = [f for f in findings if not f.recipient_matches_user]
+        if elsewhere_address:
             upn = ident.user.user_principal_name
             results.append(
                 fail(
                     f"Issued to an address that is not {upn}'s UPN or primary SMTP address, so "
-                    f"it does not reach the profile: {_names(elsewhere)}.",
+                    f"it does not reach the profile: {_names(elsewhere_address)}.",
                     f"Ask the issuer to reissue the badge to {upn}, or have the person change "
                     "the badge's email on Credly.",
                     evidence=evidence,
@@ -420,6 +502,19 @@ def check_badges(ctx: DiagnosticContext) -> list[CheckResult]:
             evidence=evidence,
         )
     ]
+
+
+def _elsewhere_ok(elsewhere: list[lookup.OtherOrgBadges], evidence: dict[str, Any]) -> CheckResult:
+    where = "; ".join(
+        f"instance '{o.instance}' ({o.org_id}): "
+        + ", ".join(f"'{b.template_name}'" for b in o.badges)
+        for o in elsewhere
+    )
+    return ok(
+        f"This instance's organization holds no badge for the person; their badges are in "
+        f"other organizations and synced by the instances reading them: {where}.",
+        evidence=evidence,
+    )
 
 
 # -- connection seen from the person's side ------------------------------------------------
