@@ -6,7 +6,8 @@ causes the table does not list, each once with its fix, whichever checks detecte
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +107,10 @@ class Diagnosis:
         """True when the person's badges should be visible (nothing found that stops them)."""
         return self.exit_code is ExitCode.OK
 
+    @property
+    def next_command(self) -> str | None:
+        return next_command(self)
+
     def to_dict(self) -> dict[str, Any]:
         counts = {str(s): 0 for s in CheckStatus}
         for result in self.results:
@@ -113,11 +118,41 @@ class Diagnosis:
         return {
             "email": self.email,
             "verdict": _verdict_word(self),
+            "next_command": self.next_command,
             "causes": [c.to_dict() for c in self.causes],
             "notes": [r.explanation for r in self.notes],
             "counts": counts,
             "results": [r.to_dict() for r in self.results],
         }
+
+
+# The command to run once the first cause's fix is done: the one that shows the fix worked.
+_NEXT_BY_CAUSE_PREFIX: tuple[tuple[str, str], ...] = (
+    ("no_completed_crawl", "credlyctl sync --full"),
+    ("not_synced_yet", "credlyctl sync --user {email}"),
+    ("item_has_stale_badges", "credlyctl sync --user {email}"),
+    ("email_", "credlyctl sync --user {email}"),
+    ("badge_in_other_organization", "credlyctl explain-user {email}"),
+    ("badge_", "credlyctl sync --user {email}"),
+    ("user_", "credlyctl sync --user {email}"),
+    ("no_badges", "credlyctl explain-user ADDRESS-ON-THE-BADGE"),
+)
+
+
+def next_command(diagnosis: Diagnosis) -> str | None:
+    """What to run next: after the first cause's fix, the command that shows it worked."""
+    email = diagnosis.email
+    if diagnosis.exit_code is ExitCode.OK:
+        return None if email else "credlyctl status"
+    if not diagnosis.causes:
+        return f"credlyctl diagnose {email}" if email else "credlyctl diagnose"
+    first = diagnosis.causes[0].id
+    if email:
+        for prefix, command in _NEXT_BY_CAUSE_PREFIX:
+            if first.startswith(prefix):
+                return command.format(email=email)
+        return f"credlyctl diagnose {email}"
+    return "credlyctl diagnose"
 
 
 def _verdict_word(diagnosis: Diagnosis) -> str:
@@ -144,10 +179,20 @@ def user_check_ids() -> list[str]:
 def explain_user(ctx: DiagnosticContext, email: str, *, strict: bool = False) -> Diagnosis:
     """The user checks only: why this person's badges do or do not show."""
     ctx.email = email
-    if ctx.settings is not None:
-        prefetch(ctx)
-    results = registry.run_checks(ctx, scope="user")
+    with _prefetched(ctx):
+        results = registry.run_checks(ctx, scope="user")
     return _finish(email, results, strict)
+
+
+@contextmanager
+def _prefetched(ctx: DiagnosticContext) -> Iterator[None]:
+    """Start the person's independent lookups now; wait for them before the context closes."""
+    pool = prefetch(ctx) if ctx.settings is not None and ctx.email else None
+    try:
+        yield
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
 
 
 # A connection check ending in one of these means the user checks cannot get trustworthy
@@ -190,9 +235,9 @@ def diagnose(
     # With an email, every check starts at once: the user checks' requests overlap the
     # connection checks' instead of waiting for them (diagnose EMAIL must stay under 3 s at
     # 100 ms per request). The verdict still reads connection results first.
-    if email and ctx.settings is not None:
-        prefetch(ctx)  # the person's lookups need no connection check: start them now
-    results = registry.run_checks(ctx, scope=None if email else "connection")
+    # The person's lookups need no connection check: they start now, with the checks.
+    with _prefetched(ctx):
+        results = registry.run_checks(ctx, scope=None if email else "connection")
     if email:
         user_ids = {c.id for c in registry.all_checks("user")}
         connection = [r for r in results if r.check_id not in user_ids]

@@ -689,10 +689,11 @@ def _confirm(ctx: DiagnosticContext, store: BadgeSource, miss: NearMiss) -> tupl
 # -- start every independent lookup at once ----------------------------------------------
 
 
-def prefetch(ctx: DiagnosticContext) -> None:
+def prefetch(ctx: DiagnosticContext) -> ThreadPoolExecutor:
     """Ask for everything that needs only the typed address, before any check waits on it:
     the directory lookup, the instance's badges for the address, the other organizations and
-    their badges for it. Failures are memoised and reported by the checks that need them."""
+    their badges for it. Failures are memoised and reported by the checks that need them.
+    The caller waits for the returned pool (`shutdown()`) before closing the context."""
     email = target_email(ctx)
     pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_LOOKUPS, thread_name_prefix="prefetch")
     tasks: list[Callable[[], Any]] = [
@@ -704,7 +705,7 @@ def prefetch(ctx: DiagnosticContext) -> None:
         tasks.append(partial(source_badges, ctx, source, email))
     for task in tasks:
         pool.submit(_quietly, task)
-    pool.shutdown(wait=False)  # the threads finish on their own; answers land in the memo
+    return pool
 
 
 def _quietly(task: Callable[[], Any]) -> None:

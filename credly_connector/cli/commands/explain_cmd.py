@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -55,9 +56,40 @@ def render_result(console: Console, result: CheckResult, *, verbose: bool) -> No
             console.print(f"    · {key}: {value}")
 
 
+# Shown one by one; the others are collapsed into a line per status unless -v.
+_IN_FULL = frozenset({CheckStatus.FAIL, CheckStatus.ERROR, CheckStatus.WARN})
+_COLLAPSED = (
+    (CheckStatus.OK, "passed"),
+    (CheckStatus.NOTE, "note(s)"),
+    (CheckStatus.SKIPPED, "not checked"),
+)
+
+
+def _ids(results: list[CheckResult]) -> str:
+    return ", ".join(dict.fromkeys(r.check_id for r in results))
+
+
+def render_checks(console: Console, results: list[CheckResult], *, verbose: bool) -> None:
+    """Doctor style: problems in full, the rest one line per status; -v shows every check."""
+    if verbose:
+        for result in results:
+            render_result(console, result, verbose=True)
+        return
+    for result in results:
+        if result.status in _IN_FULL:
+            # A failure's fix is in the verdict below; a warning's is only here.
+            shown = result if result.status is not CheckStatus.FAIL else replace(result, fix="")
+            render_result(console, shown, verbose=False)
+    hint = "  (-v shows each)"
+    for status, word in _COLLAPSED:
+        group = [r for r in results if r.status is status]
+        if group:
+            console.print(f"{MARKS[status]} {len(group)} {word}{hint}: {_ids(group)}")
+            hint = ""
+
+
 def render_diagnosis(console: Console, diagnosis: Diagnosis, *, verbose: bool) -> None:
-    for result in diagnosis.results:
-        render_result(console, result, verbose=verbose)
+    render_checks(console, diagnosis.results, verbose=verbose)
     console.print("")
     who = diagnosis.email or "the connection"
     if diagnosis.exit_code is ExitCode.OK:
@@ -65,26 +97,28 @@ def render_diagnosis(console: Console, diagnosis: Diagnosis, *, verbose: bool) -
             console.print(f"Verdict: {who}'s badges should be visible; no cause found.")
         else:
             console.print("Verdict: the connection is healthy; no cause found.")
-        return
-    if not diagnosis.causes:
+    elif not diagnosis.causes:
         console.print(
             f"Verdict: the checks for {who} could not conclude (a service did not answer); "
             "run the command again later."
         )
-        return
-    console.print(
-        f"Verdict for {who}: {len(diagnosis.causes)} cause(s), in the order of Microsoft's "
-        "troubleshooting table:"
-    )
-    for number, cause in enumerate(diagnosis.causes, 1):
-        where = "" if cause.in_table else " (not in Microsoft's table)"
-        console.print(f"  {number}. {cause.title}{where}  [{cause.id}]")
-        for explanation in cause.explanations if cause.in_table else cause.explanations[1:]:
-            console.print(f"     {explanation}")
-        for fix in cause.fixes:
-            console.print(f"     Fix: {fix}")
-    if diagnosis.exit_code is ExitCode.REMOTE:
-        console.print("Some checks could not conclude because a service did not answer.")
+    else:
+        console.print(
+            f"Verdict for {who}: {len(diagnosis.causes)} cause(s), in the order of Microsoft's "
+            "troubleshooting table:"
+        )
+        for number, cause in enumerate(diagnosis.causes, 1):
+            where = "" if cause.in_table else " (not in Microsoft's table)"
+            console.print(f"  {number}. {cause.title}{where}  [{cause.id}]")
+            if verbose:
+                for explanation in cause.explanations if cause.in_table else cause.explanations[1:]:
+                    console.print(f"     {explanation}")
+            for fix in cause.fixes:
+                console.print(f"     Fix: {fix}")
+        if diagnosis.exit_code is ExitCode.REMOTE:
+            console.print("Some checks could not conclude because a service did not answer.")
+    if diagnosis.next_command:
+        console.print(f"Next: {diagnosis.next_command}")
 
 
 def _exit_code(ctx: DiagnosticContext, diagnosis: Diagnosis) -> ExitCode:
