@@ -168,13 +168,7 @@ class DiagnosticContext:
             settings = load_instance(config_path, instance, overrides)
         except CredlyctlError as exc:
             return cls(None, exc, config_path=config_path, instance=instance)
-        return cls(
-            settings,
-            None,
-            config_path=config_path,
-            instance=settings.name,
-            all_instances=instance is None,
-        )
+        return cls(settings, None, config_path=config_path, instance=settings.name)
 
     def close(self) -> None:
         with self._lock:

@@ -170,6 +170,7 @@ def explain_user_command(
         with DiagnosticContext.load(config, instance) as ctx:
             if ctx.config_error is not None:
                 raise ctx.config_error
+            ctx.all_instances = instance is None  # --instance narrows the search to one
             return _outcome(ctx, explain_user(ctx, email, strict=strict), verbose)
 
     run_command("explain-user", json_output, body)
@@ -242,6 +243,7 @@ def diagnose_command(
         if email is not None:
             require_email(email, "credlyctl diagnose jane.doe@contoso.com")
         with DiagnosticContext.load(config, instance) as ctx:
+            ctx.all_instances = instance is None  # --instance narrows the search to one
             return _outcome(ctx, diagnose(ctx, email, only=only, strict=strict), verbose)
 
     run_command("diagnose", json_output, body)
