@@ -50,6 +50,12 @@ PERSONAL_MAIL_DOMAINS = frozenset(
         "163.com",
     }
 )
+# The same services under country domains (gmail.co.uk, yahoo.fr, hotmail.de) and the
+# reserved test TLD `.example` (RFC 2606) the simulator uses: provider label + short suffix.
+PERSONAL_MAIL_PROVIDERS = frozenset(
+    {"gmail", "googlemail", "outlook", "hotmail", "live", "yahoo", "icloud", "aol", "gmx"}
+    | {"proton", "protonmail", "yandex"}
+)
 # Local parts shared by many people (role mailboxes): the same one elsewhere proves nothing.
 GENERIC_LOCAL_PARTS = frozenset(
     {"admin", "info", "contact", "hello", "office", "mail", "team", "support", "sales", "hr"}
@@ -165,9 +171,18 @@ def edit_distance(a: str, b: str, limit: int = 3) -> int:
     return previous[-1]
 
 
+def is_personal_domain(domain: str) -> bool:
+    if domain in PERSONAL_MAIL_DOMAINS:
+        return True
+    label, _, suffix = domain.partition(".")
+    return label in PERSONAL_MAIL_PROVIDERS and all(
+        len(part) <= 3 or part == "example" for part in suffix.split(".")
+    )
+
+
 def address_kind(address: str, tenant_domains: Iterable[str]) -> AddressKind:
     domain = _split(normalize_email(address))[1]
-    if domain in PERSONAL_MAIL_DOMAINS:
+    if is_personal_domain(domain):
         return AddressKind.PERSONAL
     if domain in {d.lower() for d in tenant_domains}:
         return AddressKind.WORK

@@ -3,7 +3,8 @@
 The same arguments always give the same scenario (ids, emails, states, dates), so benchmark
 figures are comparable between runs and machines. The mix is meant to look like a real
 organization: most badges accepted and public, some pending, rejected, revoked, private or
-expired; some issued to aliases, personal addresses, other letter case or former employees;
+expired; some issued to aliases, personal addresses, misspelled work addresses, another
+organization's address, other letter case or former employees (who carry their own names);
 some users disabled, unlicensed, without a mailbox, or guests.
 """
 
@@ -94,6 +95,7 @@ TEMPLATES = (
     ("AI Fundamentals", "Learning"),
     ("Hackathon Winner", None),
 )
+OTHER_ORGANIZATION_DOMAIN = "fabrikam.example"
 SKU_E3 = "05e9a617-0261-4cee-bb44-138d3ef5d965"
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 APP_ID = "0b7e4c1d-2a3f-4e5d-8c6b-9a0f1e2d3c4b"
@@ -154,11 +156,23 @@ def _recipient(rng: random.Random, user: dict[str, Any], number: int) -> str:
         return aliases[0] if aliases else primary
     if roll < 0.10:
         return primary.split("@")[0] + "@gmail.example"
-    if roll < 0.13:
+    if roll < 0.12:
         return primary.title()
+    local, domain = primary.split("@")
+    if roll < 0.125:  # a typo in the work address: one letter of the name left out
+        name = local.rstrip("0123456789")
+        return f"{name[:-1]}{local[len(name) :]}@{domain}"
+    if roll < 0.13:  # the address at a previous employer or partner
+        return f"{local}@{OTHER_ORGANIZATION_DOMAIN}"
     if roll < 0.15:
-        return f"former.employee{number}@{primary.split('@')[1]}"
+        return f"former.employee{number}@{domain}"
     return primary
+
+
+def _earner_name(user: dict[str, Any], recipient: str, number: int) -> str:
+    if recipient.startswith("former.employee"):
+        return f"Former Employee{number}"  # someone else: not the user the address was drawn for
+    return str(user.get("displayName", ""))
 
 
 def generate(
@@ -205,13 +219,15 @@ def generate(
         if rng.random() < 0.30:
             expires = issued + timedelta(days=rng.choice((365, 730, 1095)))
         badge_id = _uuid(rng)
+        public = state == "accepted" and rng.random() < 0.85  # drawn in the original order
+        recipient = _recipient(rng, user, number)
         issued_badges.append(
             {
                 "id": badge_id,
                 "state": state,
-                "public": state == "accepted" and rng.random() < 0.85,
-                "recipient_email": _recipient(rng, user, number),
-                "issued_to": user.get("displayName", ""),
+                "public": public,
+                "recipient_email": recipient,
+                "issued_to": _earner_name(user, recipient, number),
                 "issued_at": _iso(issued),
                 "accepted_at": _iso(accepted) if accepted else None,
                 "updated_at": _iso(accepted or issued),

@@ -95,6 +95,9 @@ def test_names_ignore_case_and_accents() -> None:
 
 def test_address_kinds() -> None:
     assert address_kind("a@Outlook.com", []) is AddressKind.PERSONAL
+    assert address_kind("a@yahoo.co.uk", []) is AddressKind.PERSONAL
+    assert address_kind("a@gmail.example", []) is AddressKind.PERSONAL
+    assert address_kind("a@live.contoso.com", []) is AddressKind.OTHER_ORGANIZATION
     assert address_kind("a@contoso.com", ["Contoso.com"]) is AddressKind.WORK
     assert address_kind("a@fabrikam.com", ["contoso.com"]) is AddressKind.OTHER_ORGANIZATION
 

@@ -56,21 +56,22 @@ def render_result(console: Console, result: CheckResult, *, verbose: bool) -> No
             console.print(f"    · {key}: {value}")
 
 
-# Shown one by one; the others are collapsed into a line per status unless -v.
+# Shown one by one; the others are collapsed (passed on one line, notes and not-checked on
+# another) unless -v.
 _IN_FULL = frozenset({CheckStatus.FAIL, CheckStatus.ERROR, CheckStatus.WARN})
-_COLLAPSED = (
-    (CheckStatus.OK, "passed"),
-    (CheckStatus.NOTE, "note(s)"),
-    (CheckStatus.SKIPPED, "not checked"),
-)
 
 
 def _ids(results: list[CheckResult]) -> str:
     return ", ".join(dict.fromkeys(r.check_id for r in results))
 
 
+def _group(results: list[CheckResult], status: CheckStatus, word: str) -> str | None:
+    group = [r for r in results if r.status is status]
+    return f"{len(group)} {word}: {_ids(group)}" if group else None
+
+
 def render_checks(console: Console, results: list[CheckResult], *, verbose: bool) -> None:
-    """Doctor style: problems in full, the rest one line per status; -v shows every check."""
+    """Doctor style: problems in full, the rest collapsed into two lines; -v shows every check."""
     if verbose:
         for result in results:
             render_result(console, result, verbose=True)
@@ -81,11 +82,20 @@ def render_checks(console: Console, results: list[CheckResult], *, verbose: bool
             shown = result if result.status is not CheckStatus.FAIL else replace(result, fix="")
             render_result(console, shown, verbose=False)
     hint = "  (-v shows each)"
-    for status, word in _COLLAPSED:
-        group = [r for r in results if r.status is status]
-        if group:
-            console.print(f"{MARKS[status]} {len(group)} {word}{hint}: {_ids(group)}")
-            hint = ""
+    passed = _group(results, CheckStatus.OK, "passed")
+    if passed:
+        console.print(f"{MARKS[CheckStatus.OK]} {passed}{hint}")
+        hint = ""
+    others = [
+        g
+        for g in (
+            _group(results, CheckStatus.NOTE, "note(s)"),
+            _group(results, CheckStatus.SKIPPED, "not checked"),
+        )
+        if g
+    ]
+    if others:
+        console.print(f"{MARKS[CheckStatus.NOTE]} {'; '.join(others)}{hint}")
 
 
 def render_diagnosis(console: Console, diagnosis: Diagnosis, *, verbose: bool) -> None:
