@@ -370,16 +370,27 @@ class BadgeSource:
     settings: InstanceSettings | None
     client: Any
 
-    def sync_state(self, badge_id: str) -> tuple[BadgeSync, str | None]:
-        """(status, skip reason) of a badge in this instance's state store."""
+    def sync_states(self, badge_ids: Iterable[str]) -> list[tuple[BadgeSync, str | None]]:
+        """(status, skip reason) of each badge in this instance's state store."""
+        ids = list(badge_ids)
         if self.settings is None or self.instance is None:
-            return BadgeSync.NO_INSTANCE, None
-        record = _with_state(self.settings, lambda state: state.badge(badge_id))
-        if record is None:
-            return BadgeSync.NOT_SYNCED_YET, None
-        if record.skip_reason is None and record.user_id:
-            return BadgeSync.SYNCED, None
-        return BadgeSync.NOT_INDEXED, record.skip_reason
+            return [(BadgeSync.NO_INSTANCE, None) for _ in ids]
+        records = _with_state(self.settings, lambda state: [state.badge(i) for i in ids])
+        return [_sync_of(r) for r in (records or [None] * len(ids))]
+
+
+def _sync_of(record: Any) -> tuple[BadgeSync, str | None]:
+    if record is None:
+        return BadgeSync.NOT_SYNCED_YET, None
+    if record.skip_reason is None and record.user_id:
+        return BadgeSync.SYNCED, None
+    return BadgeSync.NOT_INDEXED, record.skip_reason
+
+
+def own_source(ctx: DiagnosticContext) -> BadgeSource:
+    """The instance being diagnosed, as a source (its client is the context's own)."""
+    settings = ctx.require_settings()
+    return BadgeSource(settings.credly.org_id.lower(), settings.name, settings, None)
 
 
 def _with_state(settings: InstanceSettings, read: Callable[[Any], T]) -> T | None:
@@ -537,7 +548,7 @@ def _other_orgs(ctx: DiagnosticContext, addresses: list[str]) -> list[OtherOrgBa
                     source.org_id,
                     source.instance,
                     ordered,
-                    tuple(source.sync_state(b.id) for b in ordered),
+                    tuple(source.sync_states(b.id for b in ordered)),
                 )
             )
     return found
@@ -643,8 +654,7 @@ def _search_near_misses(ctx: DiagnosticContext, ident: Identity) -> NearMissSear
         return search
     settings = ctx.require_settings()
     person = person_of(user)
-    own = BadgeSource(settings.credly.org_id.lower(), settings.name, settings, None)
-    stores = [own] + [s for s in other_sources(ctx).sources if s.settings is not None]
+    stores = [own_source(ctx)] + [s for s in other_sources(ctx).sources if s.settings is not None]
     counts = _name_counts(settings)
     candidates: list[tuple[BadgeSource, NearMiss]] = []
     for store in stores:

@@ -456,9 +456,14 @@ def check_badges(ctx: DiagnosticContext) -> list[CheckResult]:
     findings = lookup.badges(ctx)
     search = lookup.near_misses(ctx)
     elsewhere = lookup.other_org_badges(ctx)
+    own = lookup.own_source(ctx)
+    states = own.sync_states(f.badge.id for f in findings)
     evidence: dict[str, Any] = {
         "addresses_looked_up": lookup.person_addresses(ident),
-        "badges": [f.to_dict() for f in findings],
+        "badges": [
+            {**f.to_dict(), "instance": own.instance, "sync": str(status), "sync_skip": skip}
+            for f, (status, skip) in zip(findings, states, strict=True)
+        ],
         "near_miss_search": search.to_dict(),
         "other_organizations": [o.to_dict() for o in elsewhere],
         "sources": lookup.other_sources(ctx).to_dict(),
@@ -495,10 +500,17 @@ def check_badges(ctx: DiagnosticContext) -> list[CheckResult]:
     if results:
         return results
     awards = sum(1 for f in findings if f.category is BadgeCategory.AWARD)
+    synced = sum(1 for status, _ in states if status is lookup.BadgeSync.SYNCED)
+    also = "".join(
+        f"; also {len(o.badges)} in instance '{o.instance or 'none'}' ({o.org_id}), "
+        f"{sum(1 for s, _ in o.sync if s is lookup.BadgeSync.SYNCED)} synced there"
+        for o in elsewhere
+    )
     return [
         ok(
             f"{len(findings)} badge(s) accepted, public and current: {awards} award(s), "
-            f"{len(findings) - awards} certification(s).",
+            f"{len(findings) - awards} certification(s); instance '{own.instance}' has "
+            f"synced {synced} of them{also}.",
             evidence=evidence,
         )
     ]
