@@ -14,7 +14,7 @@ from typing import Any
 from credly_connector.diagnostics import registry
 from credly_connector.diagnostics.context import DiagnosticContext
 from credly_connector.diagnostics.model import TABLE_ROWS, CheckResult, CheckStatus, skipped
-from credly_connector.diagnostics.user_lookup import prefetch
+from credly_connector.diagnostics.user_lookup import prefetch, quietly
 from credly_connector.exit_codes import ExitCode
 
 # What each row of Microsoft's table means, in our words (the fix comes from the check).
@@ -185,9 +185,16 @@ def explain_user(ctx: DiagnosticContext, email: str, *, strict: bool = False) ->
 
 
 @contextmanager
-def _prefetched(ctx: DiagnosticContext) -> Iterator[None]:
-    """Start the person's independent lookups now; wait for them before the context closes."""
+def _prefetched(ctx: DiagnosticContext, *, connection: bool = False) -> Iterator[None]:
+    """Start the person's independent lookups now; wait for them before the context closes.
+
+    With `connection`, the connection checks' reads that need nothing but a token start too,
+    instead of waiting for the check they come after (a check still reports only what its
+    prerequisites allow; an answer nobody reads is dropped)."""
     pool = prefetch(ctx) if ctx.settings is not None and ctx.email else None
+    if connection and pool is not None:
+        for lookup in (ctx.connection, ctx.schema, ctx.profile_sources, ctx.profile_settings):
+            pool.submit(quietly, lookup)
     try:
         yield
     finally:
@@ -236,7 +243,7 @@ def diagnose(
     # connection checks' instead of waiting for them (diagnose EMAIL must stay under 3 s at
     # 100 ms per request). The verdict still reads connection results first.
     # The person's lookups need no connection check: they start now, with the checks.
-    with _prefetched(ctx):
+    with _prefetched(ctx, connection=True):
         results = registry.run_checks(ctx, scope=None if email else "connection")
     if email:
         user_ids = {c.id for c in registry.all_checks("user")}

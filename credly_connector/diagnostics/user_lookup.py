@@ -32,7 +32,7 @@ from credly_connector.identity.addresses import (
     secondary_smtp,
 )
 from credly_connector.identity.eligibility import BadgeSkip, badge_skip_reasons
-from credly_connector.identity.entities import BadgeCategory, badge_category
+from credly_connector.identity.entities import BadgeCategory, badge_category, item_id
 from credly_connector.identity.matching import MatchStatus, match_email
 from credly_connector.identity.near_miss import (
     NearMiss,
@@ -46,6 +46,7 @@ from credly_connector.identity.near_miss import (
 
 if TYPE_CHECKING:
     from credly_connector.diagnostics.context import DiagnosticContext
+    from credly_connector.sync.state import SyncState
 
 T = TypeVar("T")
 
@@ -617,9 +618,15 @@ def near_misses(ctx: DiagnosticContext) -> NearMissSearch:
     return ctx.memo("user:near_misses", lambda: _search_near_misses(ctx, identity(ctx)))
 
 
-def _unmatched(settings: InstanceSettings) -> tuple[list[UnmatchedBadge], Any] | None:
-    def read(state: Any) -> tuple[list[UnmatchedBadge], Any] | None:
-        if state.unmatched_badges_at() is None:
+def _unmatched(
+    ctx: DiagnosticContext, settings: InstanceSettings
+) -> tuple[list[UnmatchedBadge], datetime] | None:
+    """The instance's unmatched badges as its last full read of Credly saw them (memoised);
+    None when no crawl has recorded them yet."""
+
+    def read(state: SyncState) -> tuple[list[UnmatchedBadge], datetime] | None:
+        at = state.unmatched_badges_at()
+        if at is None:
             return None
         rows = [
             UnmatchedBadge(
@@ -627,39 +634,40 @@ def _unmatched(settings: InstanceSettings) -> tuple[list[UnmatchedBadge], Any] |
             )
             for r in state.unmatched_badges()
         ]
-        return rows, state.unmatched_badges_at()
+        return rows, at
 
-    return _with_state(settings, read)
+    return ctx.memo(f"state:unmatched:{settings.name}", lambda: _with_state(settings, read))
 
 
-def _name_counts(settings: InstanceSettings) -> dict[PersonName, int] | None:
-    def read(state: Any) -> dict[PersonName, int] | None:
-        snapshot = state.users_snapshot()
-        if not snapshot:
+def _name_count(settings: InstanceSettings, name: PersonName) -> int | None:
+    """How many directory users carry `name`, from the last crawl's snapshot (None: unknown)."""
+
+    def read(state: SyncState) -> int | None:
+        mentioning = state.snapshot_users_mentioning(name.last) if name.last.isascii() else None
+        entries = mentioning if mentioning is not None else list(state.users_snapshot().values())
+        if not entries and state.last_crawl() is None:
             return None
-        counts: dict[PersonName, int] = {}
-        for data in snapshot.values():
-            name = PersonName.parse(None, None, data.get("name"))
-            if name is not None:
-                counts[name] = counts.get(name, 0) + 1
-        return counts
+        return sum(1 for d in entries if PersonName.parse(None, None, d.get("name")) == name)
 
     return _with_state(settings, read)
 
 
-def _search_near_misses(ctx: DiagnosticContext, ident: Identity) -> NearMissSearch:
+def _candidates(
+    ctx: DiagnosticContext, user: DirectoryUser
+) -> tuple[NearMissSearch, list[tuple[BadgeSource, NearMiss]]]:
+    """The near-miss candidates of every instance's last crawl (not yet confirmed)."""
     search = NearMissSearch()
-    user = ident.user or (ident.alias_owners[0] if ident.alias_owners else None)
-    if user is None:
-        return search
     settings = ctx.require_settings()
     person = person_of(user)
-    stores = [own_source(ctx)] + [s for s in other_sources(ctx).sources if s.settings is not None]
-    counts = _name_counts(settings)
+    stores = [own_source(ctx)] + [s for s in configured_sources(ctx).sources]
+    counts: dict[PersonName, int] | None = None
+    if person.name is not None:
+        count = _name_count(settings, person.name)
+        counts = None if count is None else {person.name: count}
     candidates: list[tuple[BadgeSource, NearMiss]] = []
     for store in stores:
         assert store.settings is not None
-        recorded = _unmatched(store.settings)
+        recorded = _unmatched(ctx, store.settings)
         if recorded is None:
             search.limited.append(store.settings.name)
             continue
@@ -674,6 +682,14 @@ def _search_near_misses(ctx: DiagnosticContext, ident: Identity) -> NearMissSear
         miss = near_miss(person, address, None, name_is_unique=False)
         if miss is not None:
             candidates += [(store, miss) for store in stores]
+    return search, candidates
+
+
+def _search_near_misses(ctx: DiagnosticContext, ident: Identity) -> NearMissSearch:
+    user = ident.user or (ident.alias_owners[0] if ident.alias_owners else None)
+    if user is None:
+        return NearMissSearch()
+    search, candidates = _candidates(ctx, user)
     if not candidates:
         return search
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_LOOKUPS, len(candidates))) as pool:
@@ -701,11 +717,14 @@ def _confirm(ctx: DiagnosticContext, store: BadgeSource, miss: NearMiss) -> tupl
 
 def prefetch(ctx: DiagnosticContext) -> ThreadPoolExecutor:
     """Ask for everything that needs only the typed address, before any check waits on it:
-    the directory lookup, the instance's badges for the address, the other organizations and
-    their badges for it. Failures are memoised and reported by the checks that need them.
-    The caller waits for the returned pool (`shutdown()`) before closing the context."""
+    the directory lookup, the badges of every organization for the address, and, when the
+    last crawl's snapshot knows the person, their item, mailbox plans, other addresses' badges
+    and near-miss confirmations (the checks verify the person is still the same).
+
+    Failures are memoised and reported by the checks that need them. The caller waits for the
+    returned pool (`shutdown()`) before closing the context."""
     email = target_email(ctx)
-    pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_LOOKUPS, thread_name_prefix="prefetch")
+    pool = ThreadPoolExecutor(max_workers=2 * MAX_PARALLEL_LOOKUPS, thread_name_prefix="prefetch")
     tasks: list[Callable[[], Any]] = [
         lambda: identity(ctx),
         lambda: ctx.badges_by_email(email),
@@ -713,12 +732,52 @@ def prefetch(ctx: DiagnosticContext) -> ThreadPoolExecutor:
     ]
     for source in configured_sources(ctx).sources:
         tasks.append(partial(source_badges, ctx, source, email))
+    user = snapshot_user(ctx, email)
+    if user is not None:
+        tasks += [partial(user_item, ctx, user.id), partial(user_plans, ctx, user.id)]
+        addresses = person_addresses(Identity(email, IdentityStatus.MATCHED, user))
+        tasks += [partial(ctx.badges_by_email, a) for a in addresses]
+        for source in configured_sources(ctx).sources:
+            tasks += [partial(source_badges, ctx, source, a) for a in addresses]
+        _, candidates = _candidates(ctx, user)
+        tasks += [partial(_confirm, ctx, store, miss) for store, miss in candidates]
     for task in tasks:
-        pool.submit(_quietly, task)
+        pool.submit(quietly, task)
     return pool
 
 
-def _quietly(task: Callable[[], Any]) -> None:
+def snapshot_user(ctx: DiagnosticContext, email: str) -> DirectoryUser | None:
+    """The user the last crawl's directory snapshot holds for the address, if exactly one."""
+    from credly_connector.sync.snapshot import from_snapshot
+
+    wanted = normalize_email(email)
+
+    def read(state: SyncState) -> DirectoryUser | None:
+        users = [from_snapshot(d) for d in state.snapshot_users_mentioning(wanted)]
+        owners = [u for u in users if wanted in all_addresses(u)]
+        return owners[0] if len(owners) == 1 else None
+
+    try:
+        return _with_state(ctx.require_settings(), read)
+    except Exception:  # an unreadable state is reported by the sync checks
+        return None
+
+
+def user_item(ctx: DiagnosticContext, user_id: str) -> dict[str, Any] | None:
+    """The person's external item in credlyctl's connection (one GET, memoised)."""
+    connection_id = ctx.require_settings().graph.connection_id
+    return ctx.memo(
+        f"graph:item:{user_id}",
+        lambda: ctx.graph().get_item(connection_id, item_id(user_id)),
+    )
+
+
+def user_plans(ctx: DiagnosticContext, user_id: str) -> list[dict[str, Any]] | None:
+    """The user's assignedPlans (one GET, memoised)."""
+    return ctx.memo(f"graph:plans:{user_id}", lambda: ctx.graph().get_user_plans(user_id))
+
+
+def quietly(task: Callable[[], Any]) -> None:
     try:
         task()
     except Exception:  # memoised: the check that needs the answer reports it

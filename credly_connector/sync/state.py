@@ -559,6 +559,17 @@ class SyncState:
         rows = self._conn.execute("SELECT id, data FROM users")
         return {str(r["id"]): json.loads(r["data"]) for r in rows}
 
+    def snapshot_users_mentioning(self, text: str) -> list[dict[str, Any]]:
+        """Snapshot entries whose stored form contains `text` (any case): a cheap pre-filter
+        for diagnosis, which checks each entry itself."""
+        pattern = (
+            "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        rows = self._conn.execute(
+            "SELECT data FROM users WHERE lower(data) LIKE ? ESCAPE '\\'", (pattern,)
+        )
+        return [json.loads(r["data"]) for r in rows]
+
     def delta_link(self) -> str | None:
         row = self._conn.execute("SELECT link FROM delta WHERE name = 'users'").fetchone()
         return str(row[0]) if row else None

@@ -140,7 +140,7 @@ _EXCHANGE = "exchange"
 def _has_mailbox(ctx: DiagnosticContext, user_id: str) -> tuple[bool | None, str]:
     """(has an enabled Exchange Online plan, how that was decided); None when unknown."""
     try:
-        plans = ctx.memo(f"graph:plans:{user_id}", lambda: ctx.graph().get_user_plans(user_id))
+        plans = lookup.user_plans(ctx, user_id)
     except Exception as exc:  # the account check still concludes on the other facts
         return None, f"assignedPlans could not be read ({type(exc).__name__})"
     if plans is None:
@@ -209,7 +209,7 @@ def check_account(ctx: DiagnosticContext) -> list[CheckResult]:
         # Without a license there is no mailbox either; that cause is the license.
         with ThreadPoolExecutor(max_workers=1) as pool:
             # The sync check reads the item next; fetch it while Graph answers this one.
-            prefetch = pool.submit(user_item, ctx, user.id)
+            prefetch = pool.submit(lookup.user_item, ctx, user.id)
             mailbox, how = _has_mailbox(ctx, user.id)
             prefetch.exception()
         if primary_smtp(user) is None:
@@ -620,15 +620,6 @@ def _read_crawl_facts(ctx: DiagnosticContext, user_id: str) -> CrawlFacts:
         state.close()
 
 
-def user_item(ctx: DiagnosticContext, user_id: str) -> dict[str, Any] | None:
-    """The person's external item in credlyctl's connection (one GET, memoised)."""
-    connection_id = ctx.require_settings().graph.connection_id
-    return ctx.memo(
-        f"graph:item:{user_id}",
-        lambda: ctx.graph().get_item(connection_id, item_id(user_id)),
-    )
-
-
 def _item_entries(item: dict[str, Any] | None) -> list[dict[str, Any]]:
     if not isinstance(item, dict):
         return []
@@ -709,7 +700,7 @@ def check_synced(ctx: DiagnosticContext) -> list[CheckResult]:
             )
         ]
     since = facts.last_completed_start
-    item = user_item(ctx, user.id)
+    item = lookup.user_item(ctx, user.id)
     entries = _item_entries(item)
     # A badge in the item is synced, whichever run wrote it (a `sync --user` run included).
     absent = [f for f in expected if not _in_item(f, entries)]
