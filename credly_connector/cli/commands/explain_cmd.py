@@ -36,7 +36,13 @@ MARKS = {
 }
 
 VerboseOption = Annotated[
-    bool, typer.Option("--verbose", "-v", help="Also show the evidence of every check.")
+    bool,
+    typer.Option(
+        "--verbose",
+        "-v",
+        help="Show every check with its evidence (by default the checks that passed, the notes and "
+        "the checks not run are collapsed into one line each).",
+    ),
 ]
 
 
@@ -167,9 +173,11 @@ def explain_user_command(
 
     Walks Microsoft's troubleshooting table with live data: identity (UPN or primary SMTP),
     account (enabled, licensed, mailbox), the badges Credly holds for every address of the
-    person, whether a crawl has written them, and expected-behaviour notes. Exit 0 when the
-    badges should be visible, 1 when a cause was found, 2 for a configuration error, 3 when a
-    service did not answer.
+    person in every configured instance (`--instance` narrows to one), badges at addresses that
+    are probably the person's (a personal or misspelled address), whether a crawl has written
+    them, and expected-behaviour notes. Prints what failed or warned, the verdict with its fix
+    and the next command. Exit 0 when the badges should be visible, 1 when a cause was found, 2
+    for a configuration error, 3 when a service did not answer.
     """
 
     def body() -> Outcome:
@@ -237,10 +245,12 @@ def diagnose_command(
     """Run the connection checks, then (with EMAIL) the user checks, and give a verdict.
 
     Connection checks: configuration, Organization ID, endpoint, credentials, permissions,
-    connection state, schema, profile source registration and priority, last crawl. Causes are
-    listed in the order of Microsoft's troubleshooting table, each with its fix. Exit 0 when
-    nothing is wrong, 1 when a cause was found, 2 for a configuration error, 3 when a service
-    did not answer.
+    connection state, schema, profile source registration and priority, last crawl; with EMAIL
+    the user checks of explain-user too (every configured instance unless `--instance`). Prints
+    what failed or warned in full and the other checks on one line each (`-v` shows every
+    check), then the causes in the order of Microsoft's troubleshooting table, each with its
+    fix, and the next command to run. Exit 0 when nothing is wrong, 1 when a cause was found, 2
+    for a configuration error, 3 when a service did not answer.
     """
     if list_checks:
         _list_checks(json_output)
