@@ -16,10 +16,12 @@ whatever its address looks like, and a first name alone is never evidence.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 
 from credly_connector.identity.addresses import normalize_email
 
@@ -150,10 +152,6 @@ def _split(address: str) -> tuple[str, str]:
     return local, domain
 
 
-def _digits(text: str) -> str:
-    return "".join(c for c in text if c.isdigit())
-
-
 def edit_distance(a: str, b: str, limit: int = 3) -> int:
     """Levenshtein distance, giving up (returning limit + 1) once it must exceed `limit`."""
     if abs(len(a) - len(b)) > limit:
@@ -200,27 +198,44 @@ def _distinctive(local: str) -> bool:
     return len(local) >= MIN_LOCAL_PART and local not in GENERIC_LOCAL_PARTS
 
 
-def _same_local_part(address: str, person: Person) -> str | None:
-    local, domain = _split(address)
-    if not _distinctive(local):
-        return None
-    for own in sorted(person.addresses):
-        own_local, own_domain = _split(own)
-        if own_local == local and own_domain != domain:
-            return own
+_NOT_DIGITS = re.compile(r"\D")
+
+
+@dataclass(frozen=True)
+class _Own:
+    address: str
+    local: str
+    domain: str
+    digits: str
+
+
+@lru_cache(maxsize=64)
+def _own_addresses(addresses: frozenset[str]) -> tuple[_Own, ...]:
+    """The person's addresses split once (the rules compare them with every unmatched badge)."""
+    found = []
+    for address in sorted(addresses):
+        local, domain = _split(address)
+        found.append(_Own(address, local, domain, _NOT_DIGITS.sub("", local)))
+    return tuple(found)
+
+
+def _same_local_part(local: str, domain: str, own: tuple[_Own, ...]) -> str | None:
+    for mine in own:
+        if mine.local == local and mine.domain != domain:
+            return mine.address
     return None
 
 
-def _close_spelling(address: str, person: Person) -> str | None:
-    local = _split(address)[0]
-    if not _distinctive(local):
-        return None
+def _close_spelling(address: str, local: str, own: tuple[_Own, ...]) -> str | None:
     limit = MAX_EDITS if len(address) >= 12 else 1
-    for own in sorted(person.addresses):
-        if _digits(_split(own)[0]) != _digits(local):
+    digits: str | None = None
+    for mine in own:
+        if abs(len(mine.address) - len(address)) > limit:
             continue
-        if 0 < edit_distance(address, own, limit=limit) <= limit:
-            return own
+        if digits is None:
+            digits = _NOT_DIGITS.sub("", local)
+        if mine.digits == digits and 0 < edit_distance(address, mine.address, limit) <= limit:
+            return mine.address
     return None
 
 
@@ -235,25 +250,29 @@ def near_miss(
     address = normalize_email(badge_address)
     if not address or "@" not in address or address in person.addresses:
         return None
-    kind = address_kind(address, person.tenant_domains)
     if address in person.other_mails:
+        kind = address_kind(address, person.tenant_domains)
         return NearMiss(address, kind, (Evidence.OTHER_MAIL,), None)
     if name_conflicts(person.name, badge_name):
         return None
+    local, domain = _split(address)
     evidence: list[Evidence] = []
-    related = _same_local_part(address, person)
-    if related:
-        evidence.append(Evidence.SAME_LOCAL_PART)
-    else:
-        related = _close_spelling(address, person)
+    related = None
+    if _distinctive(local):
+        own = _own_addresses(person.addresses)
+        related = _same_local_part(local, domain, own)
         if related:
-            evidence.append(Evidence.CLOSE_SPELLING)
+            evidence.append(Evidence.SAME_LOCAL_PART)
+        else:
+            related = _close_spelling(address, local, own)
+            if related:
+                evidence.append(Evidence.CLOSE_SPELLING)
     same_name = person.name is not None and badge_name == person.name
     if same_name:
         evidence.append(Evidence.SAME_NAME)
     if not related and not (same_name and name_is_unique):
         return None
-    return NearMiss(address, kind, tuple(evidence), related)
+    return NearMiss(address, address_kind(address, person.tenant_domains), tuple(evidence), related)
 
 
 def find_near_misses(
@@ -270,11 +289,12 @@ def find_near_misses(
     found: dict[str, NearMiss] = {}
     ids: dict[str, list[str]] = {}
     for badge in badges:
-        address = normalize_email(badge.address)
+        address = badge.address.strip().lower()
         if address not in found:
             unique = (
                 name_counts is not None
                 and badge.name is not None
+                and badge.name == person.name
                 and name_counts.get(badge.name, 0) <= 1
             )
             hit = near_miss(person, address, badge.name, name_is_unique=unique)
