@@ -181,3 +181,16 @@ def test_unmatched_badges_are_replaced_by_each_crawl(tmp_path: Path) -> None:
     state.replace_unmatched_badges([UnmatchedBadgeRecord("b2", "c@x.com", None, None, None)])
     assert state.unmatched_badges() == [UnmatchedBadgeRecord("b2", "c@x.com", None, None, None)]
     assert state.unmatched_badges_at() is not None
+
+
+def test_snapshot_search_finds_users_by_text_and_escapes_like_wildcards(tmp_path: Path) -> None:
+    state = open_state(tmp_path / "s.sqlite3", "contoso")
+    crawl = state.begin_crawl("full")
+    users = [
+        ("u1", {"id": "u1", "upn": "Miriam.Graham@contoso.com"}),
+        ("u2", {"id": "u2", "upn": "mxriam_graham@contoso.com"}),
+    ]
+    state.finish_crawl(crawl, "succeeded", {}, [], users=users)
+    assert [d["id"] for d in state.snapshot_users_mentioning("miriam.graham@")] == ["u1"]
+    assert [d["id"] for d in state.snapshot_users_mentioning("m_riam")] == []
+    assert [d["id"] for d in state.snapshot_users_mentioning("mxriam_graham")] == ["u2"]
