@@ -543,6 +543,16 @@ def test_every_call_credlyctl_makes_has_a_row(tmp_path: Path) -> None:
         cert_config.write_text(
             sim.config_toml(certificate="main", state_dir=tmp_path / "state-cert"), "utf-8"
         )
+        federated_config = tmp_path / "federated.toml"
+        federated_config.write_text(
+            sim.config_toml(entra_auth="federated_token", state_dir=tmp_path / "state-fed"),
+            "utf-8",
+        )
+        identity_config = tmp_path / "identity.toml"
+        identity_config.write_text(
+            sim.config_toml(entra_auth="managed_identity", state_dir=tmp_path / "state-mi"),
+            "utf-8",
+        )
 
         def run(*args: str, config_path: Path = config) -> None:
             code, out, err = invoke(*args, "--config", str(config_path))
@@ -565,6 +575,12 @@ def test_every_call_credlyctl_makes_has_a_row(tmp_path: Path) -> None:
         run("test-credentials")
         run("test-credentials", config_path=token_config)
         run("test-credentials", config_path=cert_config)
+        run("test-credentials", config_path=federated_config)
+        for style in ("app_service", "imds"):
+            with pytest.MonkeyPatch.context() as patch:
+                for name, value in sim.managed_identity_env(style).items():
+                    patch.setenv(name, value)
+                run("test-credentials", config_path=identity_config)
         run("check-endpoint")
         run("support-bundle", "-o", str(tmp_path / "bundle.zip"))
         run("teardown", "--yes")

@@ -35,7 +35,7 @@ from credly_connector.graph.errors import EntraAuthError, EntraUnavailable
 from credly_connector.logpolicy import ensure_library_logging
 from credly_connector.net.failures import describe_transport_error
 from credly_connector.net.msal_adapter import MsalHttpClient, UnreadableAnswer
-from credly_connector.net.retry import Retrier, RetryStats
+from credly_connector.net.retry import Retrier, RetryPolicy, RetryStats
 from credly_connector.net.stats import RequestStats
 from credly_connector.net.transport import build_managed_identity_client, origin_of
 from credly_connector.secrets import register_secret_value, scrub
@@ -173,7 +173,8 @@ class EntraTokenProvider:
             managed_identity(self.settings),
             http_client=MsalHttpClient(
                 http,
-                retrier=self._retrier,
+                # Off Azure nothing answers at the instance metadata address: give up soon.
+                retrier=Retrier(RetryPolicy(max_attempts=3), stats=self.retry_stats),
                 stats=self.request_counts,
                 origin=endpoint.origin,
                 service="managed_identity",
@@ -317,7 +318,7 @@ def managed_identity_error(
     hint = aadsts.managed_identity_hint(error, text)
     where = endpoint.origin if endpoint is not None else "the managed identity endpoint"
     refused = EntraAuthError(
-        f"the managed identity endpoint at {where} refused the token request "
+        f"The managed identity endpoint at {where} refused the token request "
         f"({error or 'no error code'}): {hint.cause}",
         hint.fix,
         codes=[],

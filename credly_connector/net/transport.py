@@ -116,7 +116,10 @@ def build_managed_identity_client(
     design) or a local address the host names in IDENTITY_ENDPOINT; the caller checked which.
     Requests go to that origin only, since they carry the host's identity secret.
     """
-    timeout = httpx.Timeout(network.timeout_seconds if network else 30.0)
+    seconds = network.timeout_seconds if network else 30.0
+    # The endpoint is on this machine or link-local: if it does not connect at once, there is
+    # none (credlyctl is not running on Azure).
+    timeout = httpx.Timeout(seconds, connect=min(seconds, 2.0))
     guard = OriginGuard("managed identity", frozenset({origin_of(origin)}))
     options: dict[str, Any] = {
         "headers": {"User-Agent": USER_AGENT},

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from credly_connector.simulator.core import SimRequest, SimResponse, TokenStore
 from credly_connector.simulator.directory import Directory
 from credly_connector.simulator.knobs import Knobs
+from credly_connector.simulator.workload import FederatedIssuers
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -87,7 +88,9 @@ class EntraService:
         graph_root: str,
         faults: Knobs,
         clock: Any = time.time,
+        issuers: FederatedIssuers | None = None,
     ) -> None:
+        self.issuers = issuers or FederatedIssuers(clock)
         self.directory = directory
         self.tokens = tokens
         self.graph_root = graph_root.rstrip("/")
@@ -362,6 +365,11 @@ class EntraService:
             ) from exc
         if not isinstance(header, dict) or not isinstance(claims, dict):
             raise EntraError(400, "invalid_request", 50027, "Invalid JWT token.")
+        if str(claims.get("iss", "")).lower() != str(app["app_id"]).lower():
+            # Not self-issued by the app (a certificate assertion): a token from an external
+            # identity provider, exchanged through the app's federated identity credentials.
+            self._check_federated(app, form["client_assertion"], claims)
+            return
         thumb_sha1 = _digest(header.get("x5t"))
         thumb_sha256 = _digest(header.get("x5t#S256"))
         certificate = None
@@ -437,6 +445,84 @@ class EntraService:
                 700023,
                 "Client assertion audience claim does not match Realm issuer.",
             )
+        exp = claims.get("exp")
+        nbf = claims.get("nbf", claims.get("iat", now))
+        if (
+            not isinstance(exp, int | float)
+            or not isinstance(nbf, int | float)
+            or not (nbf - ASSERTION_SKEW_SECONDS <= now <= exp + ASSERTION_SKEW_SECONDS)
+        ):
+            raise EntraError(
+                401,
+                "invalid_client",
+                700024,
+                "Client assertion is not within its valid time range.",
+            )
+
+    def _check_federated(self, app: dict[str, Any], token: str, claims: dict[str, Any]) -> None:
+        """Workload identity federation: the token must match one federated credential.
+
+        Codes per docs/simulator.md: 70021 (the app has none), 700211 issuer, 700213 subject,
+        700212 audience, 50027 signature, 700024 time. [inferred] the order of the checks.
+        """
+        issuer = str(claims.get("iss", ""))
+        subject = str(claims.get("sub", ""))
+        audiences = claims.get("aud")
+        presented = audiences if isinstance(audiences, list) else [audiences]
+        described = (
+            f"Assertion Issuer: '{issuer}'. Assertion Subject: '{subject}'. Assertion "
+            f"Audience: '{', '.join(str(a) for a in presented)}'."
+        )
+        credentials = [c for c in app.get("federated_credentials", []) if isinstance(c, dict)]
+        if not credentials:
+            raise EntraError(
+                400,
+                "invalid_request",
+                70021,
+                f"No matching federated identity record found for presented assertion. {described}",
+            )
+        by_issuer = [c for c in credentials if str(c.get("issuer", "")) == issuer]
+        if not by_issuer:
+            raise EntraError(
+                400,
+                "invalid_client",
+                700211,
+                f"No matching federated identity record found for presented assertion issuer "
+                f"'{issuer}'. Please check your federated identity credential Subject, Audience "
+                "and Issuer against the presented assertion.",
+            )
+        by_subject = [c for c in by_issuer if str(c.get("subject", "")) == subject]
+        if not by_subject:
+            raise EntraError(
+                400,
+                "invalid_client",
+                700213,
+                f"No matching federated identity record found for presented assertion subject "
+                f"'{subject}'. Please check your federated identity credential Subject, Audience "
+                "and Issuer against the presented assertion.",
+            )
+        if not any(
+            str(a) in [str(x) for x in c.get("audiences", [])]
+            for c in by_subject
+            for a in presented
+        ):
+            raise EntraError(
+                400,
+                "invalid_client",
+                700212,
+                f"No matching federated identity record found for presented assertion audience "
+                f"'{', '.join(str(a) for a in presented)}'. Please check your federated identity "
+                "credential Subject, Audience and Issuer against the presented assertion.",
+            )
+        if not self.issuers.verifies(issuer, token):
+            raise EntraError(
+                400,
+                "invalid_request",
+                50027,
+                "Invalid JWT token. The token signature could not be validated with the "
+                "issuer's published keys.",
+            )
+        now = self.clock()
         exp = claims.get("exp")
         nbf = claims.get("nbf", claims.get("iat", now))
         if (

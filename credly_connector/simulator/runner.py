@@ -34,6 +34,11 @@ from credly_connector.simulator.server import (
     SimServer,
     server_context,
 )
+from credly_connector.simulator.workload import (
+    FEDERATED_AUDIENCE,
+    FederatedIssuers,
+    ManagedIdentityService,
+)
 
 _GRAPH_FAULTS = ("graph_ingestion_limit_per_second", "graph_schema_delay_seconds")
 
@@ -53,6 +58,7 @@ class SimulatorUrls:
     credly_api: str  # ends in /v1
     entra: str  # authority base: append /<tenant>
     graph: str  # Graph root, without /v1.0
+    managed_identity: str = ""  # the Azure host's identity endpoint (managed_identity_env)
 
 
 def _toml_string(value: str) -> str:
@@ -93,7 +99,7 @@ class Simulator:
         )
         self.faults = Faults()
         self.log = RequestLog()
-        for name in ("credly-web", "credly-api", "entra", "graph"):
+        for name in ("credly-web", "credly-api", "entra", "graph", "managed-identity"):
             server = SimServer(name, context, self.faults, self.log)
             self._servers[name] = server
         self.urls = SimulatorUrls(
@@ -101,6 +107,7 @@ class Simulator:
             credly_api=self._servers["credly-api"].base_url + "/v1",
             entra=self._servers["entra"].base_url,
             graph=self._servers["graph"].base_url,
+            managed_identity=self._servers["managed-identity"].base_url,
         )
 
         entra = self.scenario.get("entra", {})
@@ -123,8 +130,21 @@ class Simulator:
         self.credly = CredlyStore(
             self.scenario.get("credly", {}), self.switches, self.service_faults
         )
+        self.issuers = FederatedIssuers()
         self.entra = EntraService(
-            self.directory, self.tokens, entra, self.urls.graph, self.service_faults
+            self.directory,
+            self.tokens,
+            entra,
+            self.urls.graph,
+            self.service_faults,
+            issuers=self.issuers,
+        )
+        self.managed_identity = ManagedIdentityService(
+            self.directory,
+            self.tokens,
+            entra.get("managed_identities", []),
+            self.urls.graph,
+            lambda: self.service_faults.get("entra_token_lifetime_seconds"),
         )
         graph_class = _graph_service_class()
         self.graph: Any = (
@@ -141,6 +161,7 @@ class Simulator:
             "credly-api": CredlyApiService(self.credly),
             "entra": self.entra,
             "graph": self.graph,
+            "managed-identity": self.managed_identity,
         }
         self.set_switches(**{**self.scenario.get("switches", {}), **switches})
         self.set_faults(**{**self.scenario.get("faults", {}), **faults})
@@ -198,6 +219,9 @@ class Simulator:
         entra_app_id: str | None = None,
         entra_secret: str | None = None,
         certificate: str | None = None,
+        entra_auth: str | None = None,
+        federated_token_file: str | Path | None = None,
+        managed_identity_client_id: str | None = None,
         tenant_id: str | None = None,
         connection_id: str | None = None,
         base_url: str | None = None,
@@ -206,9 +230,11 @@ class Simulator:
         """A credlyctl configuration for this simulator; secrets as `{ file = ... }` references.
 
         Defaults come from the scenario's `connector` section. Pass `certificate=<name>` to
-        authenticate to Entra with a generated certificate instead of a secret, `base_url` to
-        rehearse a wrong Credly URL. Every `change.config` of the demo's expectations is a
-        valid set of keyword arguments here.
+        authenticate to Entra with a generated certificate instead of a secret,
+        `entra_auth="federated_token"` (a fresh token file, or `federated_token_file`) or
+        `entra_auth="managed_identity"` (with `managed_identity_env()` in the environment) for
+        no stored secret, `base_url` to rehearse a wrong Credly URL. Every `change.config` of
+        the demo's expectations is a valid set of keyword arguments here.
         """
         connector = self.scenario.get("connector", {})
         credly = self.scenario.get("credly", {})
@@ -255,7 +281,24 @@ class Simulator:
             f"tenant_id = {_toml_string(tenant_id or self.tenant_id)}",
             f"authority_url = {_toml_string(self.urls.entra)}",
         ]
-        if app is not None:
+        if entra_auth == "managed_identity":
+            lines.append('auth = "managed_identity"')
+            if managed_identity_client_id:
+                lines.append(
+                    f"managed_identity_client_id = {_toml_string(managed_identity_client_id)}"
+                )
+        elif entra_auth == "federated_token" and app is not None:
+            token_file = (
+                Path(federated_token_file)
+                if federated_token_file is not None
+                else self.write_federated_token(self.workdir / "federated-token")
+            )
+            lines += [
+                f"client_id = {_toml_string(str(app['app_id']))}",
+                'auth = "federated_token"',
+                f"federated_token_file = {_toml_string(str(token_file))}",
+            ]
+        elif app is not None:
             lines.append(f"client_id = {_toml_string(str(app['app_id']))}")
             if certificate is not None:
                 cert_path = self.certificate_path(str(app["app_id"]), certificate)
@@ -294,6 +337,53 @@ class Simulator:
             if str(record["organization_id"]).lower() == org_id.lower():
                 return dict(record)
         raise ValueError(f"the scenario has no authorization token for organization {org_id}")
+
+    # -- workload identities ------------------------------------------------------------------
+
+    def federated_credential(self, app_id: str | None = None) -> dict[str, Any]:
+        """The first federated credential of an app (default: the connector's app)."""
+        connector = self.scenario.get("connector", {})
+        app = self.directory.app(str(app_id or connector.get("entra_app_id") or ""))
+        credentials = (app or {}).get("federated_credentials") or []
+        if not credentials:
+            raise ValueError("the app has no federated credential in the scenario")
+        return dict(credentials[0])
+
+    def federated_token(self, **claims: Any) -> str:
+        """A token from the simulated identity provider, by default one the connector's app
+        trusts (its first federated credential's issuer, subject and audience). Keywords:
+        issuer, subject, audience, lifetime_seconds, issued_seconds_ago, signed_by."""
+        trusted = self.federated_credential() if not {"issuer", "subject"} <= set(claims) else {}
+        audiences = trusted.get("audiences") or [FEDERATED_AUDIENCE]
+        claims.setdefault("issuer", trusted.get("issuer"))
+        claims.setdefault("subject", trusted.get("subject"))
+        claims.setdefault("audience", audiences[0])
+        return self.issuers.token(**claims)
+
+    def write_federated_token(self, path: str | Path, **claims: Any) -> Path:
+        """Write a fresh token where a CI job (or Kubernetes) would; returns the path."""
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(self.federated_token(**claims), encoding="utf-8")
+        target.chmod(0o600)
+        return target
+
+    def managed_identity_env(self, style: str = "app_service") -> dict[str, str]:
+        """The environment an Azure host gives its processes, pointing at this simulator.
+
+        `app_service`: IDENTITY_ENDPOINT + IDENTITY_HEADER (App Service, Functions, Container
+        Apps); `imds`: AZURE_POD_IDENTITY_AUTHORITY_HOST, where msal looks for the VM
+        instance metadata service.
+        """
+        base = self.urls.managed_identity
+        if style == "app_service":
+            return {
+                "IDENTITY_ENDPOINT": f"{base}/msi/token",
+                "IDENTITY_HEADER": self.managed_identity.identity_header,
+            }
+        if style == "imds":
+            return {"AZURE_POD_IDENTITY_AUTHORITY_HOST": base}
+        raise ValueError("style is app_service or imds")
 
     def write_config(self, path: str | Path, instance: str = "demo", **options: Any) -> Path:
         target = Path(path)

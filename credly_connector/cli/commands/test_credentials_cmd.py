@@ -38,6 +38,12 @@ SHOWN_EVIDENCE = (
     "days_left",
     "visible_organizations",
     "other_environment",
+    "assertion_issuer",
+    "assertion_subject",
+    "assertion_audience",
+    "assertion_expires",
+    "managed_identity",
+    "identity_endpoint",
 )
 
 
@@ -73,8 +79,10 @@ def test_credentials_command(
     """Sign in to Credly and Entra ID, and check the Graph permissions the sync needs.
 
     Credly: gets a token (or uses the authorization token) and reads the organization and one
-    page of its badges. Entra ID: gets an app-only token, shows the AADSTS cause and fix with
-    the correlation id, trace id and timestamp, and confirms each Graph permission. Warns
+    page of its badges. Entra ID: gets an app-only token (client secret, certificate,
+    federated token or managed identity), shows the AADSTS cause and fix with the
+    correlation id, trace id and timestamp (and, for a federated token, the token's issuer,
+    subject, audience and expiry), and confirms each Graph permission. Warns
     before credentials expire where that can be known. Exit 0 all good, 1 a credential
     problem, 2 configuration error, 3 a service did not answer.
     """

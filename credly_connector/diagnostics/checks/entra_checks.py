@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ def entra_token(ctx: DiagnosticContext) -> CheckResult:
     }
     if entra.client_secret is not None:
         evidence["secret"] = entra.client_secret.describe()
+    evidence.update(_workload_identity_evidence(entra))
     try:
         ctx.memo("entra:token", lambda: bool(ctx.tokens().get_token()))
     except EntraAuthError as exc:
@@ -82,6 +83,43 @@ def entra_token(ctx: DiagnosticContext) -> CheckResult:
         f"Entra ID issued an app-only token for app {entra.client_id} in tenant {entra.tenant_id}.",
         evidence=evidence,
     )
+
+
+def _workload_identity_evidence(entra: Any) -> dict[str, Any]:
+    """What a federated token or a managed identity looks like from here (no secret in it).
+
+    A federated token's issuer, subject and audience are what Entra compares with the app's
+    federated credentials, so showing them next to AADSTS700211/700212/700213 is the fix.
+    """
+    from credly_connector.graph.auth import decode_claims
+
+    evidence: dict[str, Any] = {}
+    if entra.federated_token_file is not None:
+        evidence["federated_token_file"] = str(entra.federated_token_file)
+        try:
+            text = entra.federated_token_file.read_text(encoding="utf-8-sig").strip()
+        except (OSError, UnicodeDecodeError):
+            return evidence
+        claims = decode_claims(text) or {}
+        audience = claims.get("aud")
+        evidence["assertion_issuer"] = claims.get("iss")
+        evidence["assertion_subject"] = claims.get("sub")
+        evidence["assertion_audience"] = (
+            ", ".join(str(a) for a in audience) if isinstance(audience, list) else audience
+        )
+        expires = claims.get("exp")
+        if isinstance(expires, int | float):
+            evidence["assertion_expires"] = datetime.fromtimestamp(expires, UTC).isoformat()
+    if entra.managed_identity:
+        from credly_connector.config.workload_identity import managed_identity_endpoint
+
+        evidence["managed_identity"] = entra.managed_identity_client_id or "system-assigned"
+        try:
+            endpoint = managed_identity_endpoint()
+        except CredlyctlError:
+            return evidence
+        evidence["identity_endpoint"] = f"{endpoint.source} at {endpoint.origin}"
+    return evidence
 
 
 def _is_guid(value: str) -> bool:
