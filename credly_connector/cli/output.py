@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 
-from credly_connector.cli.terminal import configure, terminal
+from credly_connector.cli.terminal import terminal
 from credly_connector.errors import CredlyctlError, InternalError
 from credly_connector.exit_codes import ExitCode
 
@@ -51,16 +51,6 @@ def stderr_console() -> Console:
 def notice_console() -> Console:
     """stderr for progress, notes and next steps: silent under -q/--quiet."""
     return terminal().notices
-
-
-def warn(message: str) -> None:
-    """`Warning: message` on stderr: see Terminal.warning."""
-    terminal().warning(message)
-
-
-def start_run(*, quiet: bool) -> None:
-    """Called once per invocation by the root command, before any command body runs."""
-    configure(quiet=quiet)
 
 
 def write_json(document: dict[str, Any]) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from credly_connector.cli import output
 from credly_connector.cli.app import app
+from credly_connector.cli.terminal import configure
 from tests.config.cfg import ORG, SECRET_ENV, config, instance, write
 
 
@@ -73,14 +73,13 @@ def test_quiet_does_not_outlive_its_run() -> None:
 def test_a_warning_repeated_by_several_sections_is_printed_once(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    output.start_run(quiet=False)
+    term = configure(quiet=True)  # quiet or not, each warning shows once
     for _ in range(3):
-        output.warn("allow_custom_hosts is on")
-    output.warn("another warning")
+        term.warning("allow_custom_hosts is on")
+    term.warning("another warning")
     assert capsys.readouterr().err.splitlines() == [
         "Warning: allow_custom_hosts is on",
         "Warning: another warning",
     ]
-    output.start_run(quiet=False)  # a new run warns again
-    output.warn("allow_custom_hosts is on")
+    configure().warning("allow_custom_hosts is on")  # a new run warns again
     assert capsys.readouterr().err == "Warning: allow_custom_hosts is on\n"
