@@ -161,3 +161,46 @@ def test_every_command_runs_against_the_simulator(fresh_sim: Simulator, tmp_path
             assert len(set(lines)) == len(lines), where
         if "--json" in args:
             assert validate_output(done.stdout)["command"] == invocation.command
+
+
+def _workflow_env() -> dict[str, str]:
+    """The `env:` of the page's GitHub Actions job: NAME -> value as written."""
+    (body,) = [b for t, b in _sections() if "GitHub Actions" in t]
+    (workflow,) = [block for block in _FENCE.findall(body) if "jobs:" in block]
+    env_block = workflow.split("    env:\n", 1)[1].split("    steps:", 1)[0]
+    return dict(re.findall(r"^ {6}([A-Z_]+): (.+)$", env_block, re.M))
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_the_github_recipe_syncs_with_the_federated_token_and_no_entra_secret(
+    fresh_sim: Simulator, tmp_path: Path
+) -> None:
+    env = _workflow_env()
+    assert "CREDLYCTL_ENTRA_FEDERATED_TOKEN_FILE" in env
+    # The configuration of the page: auth = "federated_token", no Entra secret, the token file
+    # named by the workflow's variable (the job writes the OIDC token there).
+    text = fresh_sim.config_toml(state_dir=tmp_path / "state", entra_auth="federated_token")
+    text, removed = re.subn(r"^federated_token_file = .*\n", "", text, flags=re.M)
+    assert removed == 1 and 'auth = "federated_token"' in text
+    assert "[instances.demo.entra]" in text and "entra-secret" not in text
+    config = tmp_path / "credlyctl.toml"
+    config.write_text(text, encoding="utf-8")
+    token = fresh_sim.write_federated_token(tmp_path / "runner-temp" / "entra-token.jwt")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    environment = {**_environment(config), "CREDLYCTL_ENTRA_FEDERATED_TOKEN_FILE": str(token)}
+    (sync,) = [i for i in invocations() if i.section.startswith("GitHub") and i.command == "sync"]
+    for args in (["setup"], list(sync.args)):
+        done = subprocess.run(
+            [sys.executable, "-m", "credly_connector", *args],
+            cwd=workdir,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, f"credlyctl {' '.join(args)}\n{done.stderr}"
+    (result,) = validate_output(done.stdout)["instances"]
+    assert result["kind"] == "full" and result["counts"]["written"] > 0, result
+    assert (workdir / "credlyctl-sync.jsonl").exists()
