@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -354,7 +354,7 @@ class GraphClient(MeteredClient):
 
     def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]:
         """One POST /$batch. Entries are not retried here: the caller decides per entry."""
-        body = build_batch_body(requests)
+        body = build_batch_body([_opted_in(r) for r in requests])
         document = self._json("POST", "/$batch", kind="graph.batch", perm=PERM_ITEMS, body=body)
         self.request_counts.add("graph.batch.entries", len(requests))
         return match_responses(requests, document)
@@ -636,6 +636,15 @@ def _graph_error_fields(response: httpx.Response) -> tuple[str | None, str | Non
     raw_message = error.get("message")
     message = scrub(raw_message)[:300] if isinstance(raw_message, str) and raw_message else None
     return code, message, request_id
+
+
+def _opted_in(request: BatchRequest) -> BatchRequest:
+    """A batched connection or schema request carries the evolvable-enum opt-in too."""
+    path = request.url.split("?", 1)[0]
+    reads_connection = path.startswith("/external/connections") and "/items/" not in path
+    if not reads_connection or any(name.lower() == "prefer" for name in request.headers):
+        return request
+    return replace(request, headers={**request.headers, **INCLUDE_UNKNOWN_ENUMS})
 
 
 def _is_delta_expired(code: str | None) -> bool:

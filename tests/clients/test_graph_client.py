@@ -401,3 +401,16 @@ def test_a_missing_default_profile_setting_is_created_with_our_source(fake: Fake
     created = graph(fake).create_profile_property_setting(["u"])
     assert created["id"] == "new"
     assert json.loads(fake.seen[0].content) == {"prioritizedSourceUrls": ["u"]}
+
+
+def test_batched_connection_reads_opt_in_too(fake: FakeServer) -> None:
+    fake.on("POST", f"{V1}/$batch", json_response(200, {"responses": []}))
+    graph(fake).batch(
+        [
+            BatchRequest(id="1", method="GET", url="/external/connections/credlybadges/schema"),
+            BatchRequest(id="2", method="DELETE", url="/external/connections/c/items/abc"),
+        ]
+    )
+    entries = json.loads(fake.seen[0].content)["requests"]
+    assert entries[0]["headers"] == {"Prefer": "include-unknown-enum-members"}
+    assert "headers" not in entries[1]
