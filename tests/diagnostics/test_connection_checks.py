@@ -254,6 +254,38 @@ def test_uninspectable_sources(tmp_path: Path, source: dict[str, Any], status: s
     assert "ExternalConnection.Read.All" in result.explanation
 
 
+def test_with_only_owned_by_the_overlap_check_says_what_it_could_not_see(tmp_path: Path) -> None:
+    # OwnedBy reaches only the connections the app is authorized to: finding no other source
+    # is said together with what stayed invisible.
+    result = one(context(tmp_path), "graph.other_sources")
+    assert result.status == CheckStatus.OK
+    assert "not those of other apps" in result.explanation
+    assert result.evidence["connections_of_other_apps_visible"] is False
+    read_all = FakeTokens([*ALL_ROLES, "ExternalConnection.Read.All"])
+    result = one(context(tmp_path, tokens=read_all), "graph.other_sources")
+    assert result.explanation == "No other source puts awards or certifications on profiles."
+
+
+def test_a_foreign_schema_graph_does_not_show_is_not_inspectable(tmp_path: Path) -> None:
+    class Masked(FakeGraph):
+        def get_schema(self, _: str) -> dict[str, Any]:
+            masked = {
+                "name": "awards",
+                "type": "stringCollection",
+                "labels": ["unknownFutureValue"],
+            }
+            return {"properties": [masked]}
+
+    graph = Masked()
+    graph.connections = [*graph.connections, {"id": "Other", "contentCategory": "people"}]
+    read_all = FakeTokens([*ALL_ROLES, "ExternalConnection.Read.All"])
+    result = one(context(tmp_path, tokens=read_all, graph=graph), "graph.other_sources")
+    assert result.evidence["not_inspectable"] == [
+        "connection Other (Graph did not show its labels)"
+    ]
+    assert result.evidence["overlapping"] == []
+
+
 def test_wrong_content_category(tmp_path: Path) -> None:
     graph = FakeGraph(
         connections=[{"id": "credlybadges", "contentCategory": "uncategorized", "state": "ready"}]

@@ -175,6 +175,13 @@ def test_setup_failing_after_creating_the_connection_still_marks_it_empty(
             run_setup(settings, schema_timeout=0.01, sleep=lambda seconds: None)
         assert _meta(path, "connection_created_empty") == "1"
 
+        # Once the schema applies, the first crawl sends no clean-up deletion.
+        sim.graph.set_schema_delay(0)
+        do_setup(settings)
+        synced = do_sync(settings, kind="full")
+        assert synced.exit_code == 0
+        assert synced.counts()["planned"]["delete"] == 0
+
 
 def _meta(path: Path, key: str) -> str | None:
     state = open_readonly(path)
