@@ -69,6 +69,7 @@ class EntraTokenProvider:
         self._lock = threading.RLock()
         self._app: Any = None
         self._mi_http = managed_identity_http
+        self._owns_mi_http = managed_identity_http is None
         self._mi_endpoint: ManagedIdentityEndpoint | None = None
         self._last_token: str | None = None
         self.last_token_source: str | None = None  # "identity_provider" or "cache"
@@ -110,6 +111,14 @@ class EntraTokenProvider:
                 self._app.remove_tokens_for_client()
             elif self._app is not None:
                 self._app = None  # ManagedIdentityClient has no removal: start a new cache
+
+    def close(self) -> None:
+        """Close the managed identity endpoint's session if this provider opened it."""
+        with self._lock:
+            http, self._mi_http = self._mi_http, None
+            self._app = None
+        if http is not None and self._owns_mi_http:
+            http.close()
 
     def token_claims(self) -> dict[str, Any] | None:
         """The token's claims, decoded WITHOUT verification: for hints, never for decisions."""

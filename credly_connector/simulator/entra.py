@@ -445,19 +445,7 @@ class EntraService:
                 700023,
                 "Client assertion audience claim does not match Realm issuer.",
             )
-        exp = claims.get("exp")
-        nbf = claims.get("nbf", claims.get("iat", now))
-        if (
-            not isinstance(exp, int | float)
-            or not isinstance(nbf, int | float)
-            or not (nbf - ASSERTION_SKEW_SECONDS <= now <= exp + ASSERTION_SKEW_SECONDS)
-        ):
-            raise EntraError(
-                401,
-                "invalid_client",
-                700024,
-                "Client assertion is not within its valid time range.",
-            )
+        _check_time_window(claims, now)
 
     def _check_federated(self, app: dict[str, Any], token: str, claims: dict[str, Any]) -> None:
         """Workload identity federation: the token must match one federated credential.
@@ -522,20 +510,7 @@ class EntraService:
                 "Invalid JWT token. The token signature could not be validated with the "
                 "issuer's published keys.",
             )
-        now = self.clock()
-        exp = claims.get("exp")
-        nbf = claims.get("nbf", claims.get("iat", now))
-        if (
-            not isinstance(exp, int | float)
-            or not isinstance(nbf, int | float)
-            or not (nbf - ASSERTION_SKEW_SECONDS <= now <= exp + ASSERTION_SKEW_SECONDS)
-        ):
-            raise EntraError(
-                401,
-                "invalid_client",
-                700024,
-                "Client assertion is not within its valid time range.",
-            )
+        _check_time_window(claims, self.clock())
 
     # -- errors -------------------------------------------------------------------------------
 
@@ -559,6 +534,23 @@ class EntraService:
                 "error_uri": f"{request.base_url}/error?code={err.code}",
             },
             {"client-request-id": correlation},
+        )
+
+
+def _check_time_window(claims: dict[str, Any], now: float) -> None:
+    """Certificate assertions and federated tokens alike: 700024 outside nbf..exp (±5 min)."""
+    exp = claims.get("exp")
+    nbf = claims.get("nbf", claims.get("iat", now))
+    if (
+        not isinstance(exp, int | float)
+        or not isinstance(nbf, int | float)
+        or not (nbf - ASSERTION_SKEW_SECONDS <= now <= exp + ASSERTION_SKEW_SECONDS)
+    ):
+        raise EntraError(
+            401,
+            "invalid_client",
+            700024,
+            "Client assertion is not within its valid time range.",
         )
 
 

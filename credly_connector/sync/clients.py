@@ -74,8 +74,11 @@ class InstanceClients:
     def close(self) -> None:
         with self._lock:
             sessions, self._sessions = self._sessions, []
+            tokens = self._tokens
         for http in sessions:
             http.close()
+        if tokens is not None:
+            tokens.close()  # the managed identity endpoint's own session, if one was opened
 
     def __enter__(self) -> InstanceClients:
         return self

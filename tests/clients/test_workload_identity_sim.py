@@ -239,3 +239,18 @@ def test_the_identity_secret_goes_to_its_endpoint_only(
     assert result.exit_code == 2
     assert json.loads(result.stdout)["error"]["id"] == "CFG033"
     assert not [e for e in sim.request_log() if e.service in {"managed-identity", "entra"}]
+
+
+def test_closing_the_clients_closes_the_identity_endpoint_session(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from credly_connector.sync.clients import build_clients
+
+    for name, value in sim.managed_identity_env("imds").items():
+        monkeypatch.setenv(name, value)
+    clients = build_clients(settings_of(_config(sim, tmp_path, entra_auth="managed_identity")))
+    assert clients.tokens.get_token()
+    session = clients.tokens._mi_http
+    assert session is not None and not session.is_closed
+    clients.close()
+    assert session.is_closed

@@ -25,7 +25,10 @@ _CERT_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE--
     scope="connection",
     cause="Entra ID refuses the token request: unknown tenant, app not in this tenant, wrong "
     "secret (often the secret ID pasted instead of its value), expired secret, no credential, "
-    "certificate not registered, disabled app, or another Microsoft cloud.",
+    "certificate not registered or its password wrong, disabled app, another Microsoft cloud; "
+    "a federated token that no federated credential matches (issuer, subject, audience), "
+    "expired or unreadable; a managed identity that is not assigned to the host, or no "
+    "managed identity endpoint (not on Azure).",
     fix="Follow the fix printed for the AADSTS code; give support the correlation id, trace id "
     "and timestamp shown.",
 )
