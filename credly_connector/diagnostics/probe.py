@@ -9,7 +9,6 @@ ever sent by this module.
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from credly_connector.net.transport import USER_AGENT, ssl_context
+from credly_connector.net.transport import USER_AGENT, proxy_for_url, ssl_context
 
 # (host, port) -> the socket addresses to try, like getaddrinfo; tests map names to 127.0.0.1.
 Resolver = Callable[[str, int], list[tuple[str, int]]]
@@ -93,15 +92,6 @@ def certificate_facts(der: bytes) -> dict[str, Any]:
     }
 
 
-def _proxy_for(host: str, proxy: str | None, no_proxy: str | None) -> str | None:
-    chosen = proxy or os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    exclusions = no_proxy or os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
-    for entry in (e.strip().lower().lstrip(".") for e in exclusions.split(",")):
-        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
-            return None
-    return chosen or None
-
-
 class HostProbe:
     """Probes one origin; `connect()` reports DNS/proxy/TCP/TLS once, `request()` reuses them."""
 
@@ -121,7 +111,9 @@ class HostProbe:
         self.target = self.host if self.port == 443 else f"{self.host}:{self.port}"
         self.resolver = resolver or system_resolver
         self.ca_bundle = ca_bundle
-        self.proxy = _proxy_for(self.host, proxy, no_proxy)
+        # The same routing as the real clients (httpx's NO_PROXY rules; an explicit proxy
+        # ignores the environment's variables).
+        self.proxy = proxy_for_url(base_url, proxy, no_proxy)
         self.timeout = timeout
         self.steps: list[ProbeStep] = []
         self._addresses: list[tuple[str, int]] = []

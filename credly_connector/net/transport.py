@@ -107,6 +107,23 @@ def explicit_proxy_routes(proxy: str, no_proxy: str | None) -> dict[str, str | N
     return routes
 
 
+def proxy_for_url(url: str, proxy: str | None, no_proxy: str | None) -> str | None:
+    """The proxy a request to `url` goes through (None: direct), decided as the clients decide.
+
+    `proxy` / `no_proxy` are network.proxy / network.no_proxy; without `proxy`, the
+    environment's variables apply. The routes and their precedence are httpx's own (its URL
+    patterns, most specific first), so a probe and a real request always agree.
+    """
+    from httpx._utils import URLPattern, get_environment_proxies
+
+    routes = explicit_proxy_routes(proxy, no_proxy) if proxy else get_environment_proxies()
+    target = httpx.URL(url)
+    for pattern in sorted(URLPattern(key) for key in routes):
+        if pattern.matches(target):
+            return routes[pattern.pattern]
+    return None
+
+
 def build_managed_identity_client(
     network: NetworkSettings | None, origin: str, *, transport: httpx.BaseTransport | None = None
 ) -> httpx.Client:

@@ -178,3 +178,20 @@ def test_a_socks5_proxy_builds(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(app, ["validate-config", "--json", "--config", str(path)])
     assert json.loads(result.stdout)["exit_code"] == 0
+
+
+def test_check_endpoint_routes_like_the_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    from credly_connector.diagnostics.probe import HostProbe
+    from credly_connector.net.transport import proxy_for_url
+
+    proxy = "http://proxy.corp.example:3128"
+    assert proxy_for_url("https://credly.com/", proxy, ".credly.com") == proxy  # subdomains only
+    assert proxy_for_url("https://www.credly.com/", proxy, ".credly.com") is None
+    assert proxy_for_url("https://www.credly.com/", proxy, "credly.com") is None
+    assert proxy_for_url("https://www.credly.com/", proxy, "*") is None
+    assert proxy_for_url("https://www.credly.com:8443/", proxy, "www.credly.com:8443") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://envproxy.corp.example:8080")
+    monkeypatch.setenv("NO_PROXY", "credly.com")
+    assert HostProbe("https://api.credly.com/v1").proxy is None  # the environment's NO_PROXY
+    assert HostProbe("https://graph.microsoft.com/").proxy == "http://envproxy.corp.example:8080"
+    assert HostProbe("https://api.credly.com/v1", proxy=proxy).proxy == proxy  # env ignored
