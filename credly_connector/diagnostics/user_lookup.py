@@ -314,7 +314,7 @@ def _collect_badges(ctx: DiagnosticContext, ident: Identity) -> list[BadgeFindin
         answers = list(pool.map(ctx.badges_by_email, addresses))
     keys = match_keys(ident.user) if ident.user else {}
     pairs = [(a, b) for a, found in zip(addresses, answers, strict=True) for b in found]
-    if not pairs:
+    if not pairs and _crawl_saw_badges(ctx, addresses) is not False:
         pairs = _scan_without_filter(ctx, addresses)
     seen: dict[str, BadgeFinding] = {}
     for address, badge in pairs:
@@ -333,6 +333,23 @@ def _collect_badges(ctx: DiagnosticContext, ident: Identity) -> list[BadgeFindin
 # When the filtered lookups find nothing, the organization's badges are listed and compared
 # ignoring case, up to this many: Credly's filter may compare case-sensitively (not documented).
 SCAN_LIMIT = 2500
+
+
+def _crawl_saw_badges(ctx: DiagnosticContext, addresses: list[str]) -> bool | None:
+    """Whether the last crawl that read every badge saw one at these addresses (any case);
+    None when no such crawl is recorded. When it saw none, the filtered lookups' empty answer
+    is not a case-sensitivity artefact, and the unfiltered scan (one more round, and a long
+    one in a large organization) is not needed."""
+
+    def read(state: SyncState) -> bool | None:
+        if state.unmatched_badges_at() is None:
+            return None
+        return any(state.badges_for_email(a) for a in addresses)
+
+    try:
+        return _with_state(ctx.require_settings(), read)
+    except Exception:  # an unreadable state is reported by the sync checks; scan as before
+        return None
 
 
 def _scan_without_filter(ctx: DiagnosticContext, addresses: list[str]) -> list[tuple[str, Badge]]:
