@@ -139,6 +139,24 @@ _NEXT_BY_CAUSE_PREFIX: tuple[tuple[str, str], ...] = (
 )
 
 
+# Connection causes: the command that checks the fix on its own, whoever was diagnosed.
+_NEXT_FOR_CONNECTION: tuple[tuple[str, str], ...] = (
+    ("config_", "credlyctl validate-config"),
+    ("credly_", "credlyctl test-credentials"),
+    ("org_", "credlyctl test-credentials"),
+    ("entra_", "credlyctl test-credentials"),
+    ("AADSTS", "credlyctl test-credentials"),
+    ("graph_", "credlyctl test-credentials"),
+    ("profile_source", "credlyctl setup"),
+    ("connection_", "credlyctl setup"),
+    ("schema_customization", "credlyctl validate-config"),
+    ("schema_", "credlyctl setup"),
+    ("last_crawl", "credlyctl status"),
+    ("crawls_overdue", "credlyctl status"),
+    ("deletes_held", "credlyctl status"),
+)
+
+
 def next_command(diagnosis: Diagnosis) -> str | None:
     """What to run next: after the first cause's fix, the command that shows it worked."""
     email = diagnosis.email
@@ -147,6 +165,9 @@ def next_command(diagnosis: Diagnosis) -> str | None:
     if not diagnosis.causes:
         return f"credlyctl diagnose {email}" if email else "credlyctl diagnose"
     first = diagnosis.causes[0].id
+    for prefix, command in _NEXT_FOR_CONNECTION:
+        if first.startswith(prefix):
+            return command
     if email:
         for prefix, command in _NEXT_BY_CAUSE_PREFIX:
             if first.startswith(prefix):

@@ -198,3 +198,17 @@ def test_generated_tenant_people_without_such_a_badge_get_no_candidate(
     for work in clean:
         _, document = tenant.json("explain-user", work)
         assert _candidates(document) == [], work
+
+
+def test_the_next_command_follows_the_first_cause() -> None:
+    from credly_connector.diagnostics.explain import Cause, Diagnosis, next_command
+    from credly_connector.exit_codes import ExitCode
+
+    def first(cause: str, email: str | None = "a@contoso.com") -> str | None:
+        return next_command(Diagnosis(email, [], [Cause(cause, None)], ExitCode.PROBLEMS))
+
+    assert first("config_invalid") == "credlyctl validate-config"
+    assert first("profile_source_missing", None) == "credlyctl setup"
+    assert first("email_mismatch") == "credlyctl sync --user a@contoso.com"
+    assert first("no_completed_crawl") == "credlyctl sync --full"
+    assert next_command(Diagnosis("a@contoso.com", [], [], ExitCode.OK)) is None
