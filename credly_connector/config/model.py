@@ -78,8 +78,10 @@ class SyncSection(_Strict):
     incremental_interval_days: float = Field(default=1, gt=0)
     full_interval_days: float = Field(default=7, gt=0)
     state_dir: Path | None = None
-    max_write_rate: float = Field(default=25, gt=0)  # items per second, per connection
-    write_concurrency: int = Field(default=4, ge=1, le=16)
+    # A ceiling in items per second per connection; unset, the writer finds what Graph allows.
+    max_write_rate: float | None = Field(default=None, gt=0)
+    # $batch requests in flight at once; their entries share Graph's 25 concurrent operations.
+    write_concurrency: int = Field(default=2, ge=1, le=16)
     credly_page_concurrency: int = Field(default=8, ge=1, le=8)
     opt_out: tuple[str, ...] = ()  # emails whose badges are never indexed
     # More planned deletions than this and a crawl holds every deletion back; 0: no limit.

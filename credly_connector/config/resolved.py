@@ -83,7 +83,7 @@ class SyncSettings:
     incremental_interval_days: float
     full_interval_days: float
     state_dir: Path
-    max_write_rate: float
+    max_write_rate: float | None  # a ceiling; None: find the rate Graph allows
     write_concurrency: int
     credly_page_concurrency: int
     opt_out: frozenset[str]  # lower-cased emails

@@ -108,6 +108,11 @@ class InstanceClients:
                 "graph_retries": self.graph.retry_stats.as_dict,
             },
             latest_delta_link=self.latest_delta_link,
+            retry_stats=(
+                self.credly.retry_stats,
+                self.graph.retry_stats,
+                self.tokens.retry_stats,
+            ),
         )
 
 

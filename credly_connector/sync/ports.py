@@ -15,6 +15,7 @@ from credly_connector.credly.models import Badge
 from credly_connector.graph.batch import BatchRequest, BatchResponse
 from credly_connector.graph.client import DeltaResult
 from credly_connector.graph.models import DirectoryUser
+from credly_connector.net.retry import RetryStats
 
 
 class CredlyReader(Protocol):
@@ -66,3 +67,5 @@ class SyncClients:
     counters: Counters = field(default_factory=dict)
     # A /users/delta link that starts from now, for a crawl that lists users in full anyway.
     latest_delta_link: Callable[[], str | None] | None = None
+    # The clients' retry counters: each wait they make goes to the crawl log as `retry_wait`.
+    retry_stats: tuple[RetryStats, ...] = ()

@@ -23,6 +23,7 @@ from credly_connector.exit_codes import ExitCode
 from credly_connector.graph.errors import DeltaExpiredError
 from credly_connector.graph.models import DirectoryUser
 from credly_connector.identity.addresses import match_keys, normalize_email
+from credly_connector.net.retry import RetryWait
 from credly_connector.sync.connection import require_people_data_cloud, require_ready
 from credly_connector.sync.log import CrawlLog
 from credly_connector.sync.planner import Action, Plan, PlanInputs, PlannedOp, plan_sync
@@ -154,6 +155,7 @@ class SyncRunner:
         self._warn_cb(message)
 
     def run(self) -> SyncReport:
+        stop_listening = [stats.listen(self._waited) for stats in self.clients.retry_stats]
         try:
             if self.options.dry_run:
                 return self._run_dry()
@@ -167,7 +169,13 @@ class SyncRunner:
             finally:
                 self.lock.release()
         finally:
+            for stop in stop_listening:
+                stop()
             self.log.close()
+
+    def _waited(self, wait: RetryWait) -> None:
+        """A retry wait is never silent: it goes to the crawl log as it starts."""
+        self.log.event("retry_wait", **wait.to_dict())
 
     # ---- choosing the crawl ----------------------------------------------------------------
 
@@ -482,7 +490,7 @@ class SyncRunner:
             for failure in failed:
                 self.log.event("item_failed", **failure.to_dict())
 
-        return writer.write(writes, BatchHooks(before, after, self.progress.advance))
+        return writer.write(writes, BatchHooks(before, after, self.progress.advance, self._waited))
 
     def _state_call(self, call: Callable[[], None]) -> None:
         # One SQLite connection shared by writer threads: serialize access to it.

@@ -9,8 +9,16 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from credly_connector.exit_codes import ExitCode
 from credly_connector.net import Retrier, RetryPolicy, backoff_delay, parse_retry_after
-from credly_connector.net.retry import is_retryable_network_error
+from credly_connector.net.retry import (
+    MAX_RETRY_AFTER_SECONDS,
+    RetryAfterTooLong,
+    RetryWait,
+    attempt_budget,
+    is_remote_status,
+    is_retryable_network_error,
+)
 
 REQ = httpx.Request("GET", "https://graph.microsoft.com/v1.0/users")
 
@@ -87,12 +95,86 @@ def test_attempts_are_limited_and_the_last_answer_returned() -> None:
     assert len(sleeps) == 2
 
 
-def test_a_huge_retry_after_is_not_waited_for() -> None:
+def test_a_huge_retry_after_is_not_waited_for_the_run_stops_saying_what_was_asked() -> None:
     sleeps: list[float] = []
     retrier = Retrier(RetryPolicy(max_retry_after=60), sleep=sleeps.append)
-    _, once = answers(resp(429, **{"Retry-After": "3600"}))
-    assert retrier.send(once).status_code == 429
-    assert sleeps == []
+    calls, once = answers(resp(429, **{"Retry-After": "3600"}), resp(200))
+    with pytest.raises(RetryAfterTooLong) as caught:
+        retrier.send(once)
+    assert sleeps == [] and len(calls) == 1
+    error = caught.value
+    assert error.exit_code == ExitCode.REMOTE
+    assert error.asked_seconds == 3600 and error.status == 429
+    assert "graph.microsoft.com" in error.message and "3600 s" in error.message
+    assert "60 s" in error.message and "Run the command again after" in error.hint
+
+
+@pytest.mark.parametrize(
+    ("asked", "waited"), [("300", True), ("300.001", False), ("301", False), ("299", True)]
+)
+def test_the_retry_after_cap_is_inclusive_at_exactly_300_seconds(asked: str, waited: bool) -> None:
+    sleeps: list[float] = []
+    retrier = Retrier(sleep=sleeps.append)  # the shipped policy: the cap every engine uses
+    assert retrier.policy.max_retry_after == MAX_RETRY_AFTER_SECONDS == 300
+    _, once = answers(resp(503, **{"Retry-After": asked}), resp(200))
+    if waited:
+        assert retrier.send(once).status_code == 200
+        assert sleeps == [float(asked)]
+    else:
+        with pytest.raises(RetryAfterTooLong):
+            retrier.send(once)
+        assert sleeps == []
+
+
+def test_the_cap_applies_on_the_last_attempt_too() -> None:
+    retrier = Retrier(RetryPolicy(max_attempts=1), sleep=lambda s: None)
+    _, once = answers(resp(429, **{"Retry-After": "301"}))
+    with pytest.raises(RetryAfterTooLong):
+        retrier.send(once)
+
+
+def test_every_wait_is_reported_to_the_listeners_never_silent() -> None:
+    heard: list[RetryWait] = []
+    retrier = Retrier(RetryPolicy(base_delay=1), sleep=lambda s: None, rng=lambda: 1.0)
+    retrier.stats.listen(heard.append)
+    _, once = answers(resp(429, **{"Retry-After": "2"}), httpx.ConnectError("x"), resp(200))
+    retrier.send(once)
+    assert [(w.reason, w.seconds, w.status, w.retry_after) for w in heard] == [
+        ("throttled", 2.0, 429, 2.0),
+        ("network", 2.0, None, None),
+    ]
+    assert heard[0].where == "graph.microsoft.com"
+
+
+def test_retries_do_not_nest_inside_an_attempt_budget() -> None:
+    sleeps: list[float] = []
+    retrier = Retrier(sleep=sleeps.append)
+    calls, once = answers(*[resp(503) for _ in range(6)])
+    with attempt_budget(2) as budget:
+        assert retrier.send(once).status_code == 503
+    assert len(calls) == 2 and budget.used == 2 and len(sleeps) == 1
+    calls, once = answers(resp(503), resp(200))
+    assert retrier.send(once).status_code == 200  # outside the block: its own attempts again
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "remote"),
+    [
+        (0, True),
+        (429, True),
+        (500, True),
+        (503, True),
+        (504, True),
+        (400, False),
+        (401, False),
+        (403, False),
+        (404, False),
+        (409, False),
+    ],
+)
+def test_remote_means_the_services_trouble_not_a_refusal(status: int, remote: bool) -> None:
+    assert is_remote_status(status) is remote
 
 
 @pytest.mark.parametrize("status", [200, 400, 401, 403, 404, 409, 500])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,11 +12,19 @@ import httpx
 import pytest
 
 from credly_connector.graph.batch import BatchRequest, BatchResponse
-from credly_connector.graph.errors import GraphUnavailable
-from credly_connector.net.retry import RetryPolicy
+from credly_connector.graph.errors import GraphError, GraphUnavailable
+from credly_connector.net.retry import RetryAfterTooLong, RetryPolicy, RetryWait
 from credly_connector.sync.planner import Action, PlannedOp, Reason
-from credly_connector.sync.ratelimit import AdaptiveRateLimiter
-from credly_connector.sync.writer import BatchHooks, BatchWriter, ItemFailure, WriteServiceError
+from credly_connector.sync.ratelimit import AdaptiveRateLimiter, Ticket
+from credly_connector.sync.writer import (
+    MAX_IN_FLIGHT,
+    BatchHooks,
+    BatchWriter,
+    ItemFailure,
+    WriteServiceError,
+)
+from tests.clients.helpers import FakeServer
+from tests.clients.test_graph_client import graph as graph_client
 
 
 class FakeClock:
@@ -63,15 +74,17 @@ def answer(
     return BatchResponse(req.id, status, headers or {}, body)
 
 
-def writer(send: Any, clock: FakeClock, rate: float = 1000, attempts: int = 4) -> BatchWriter:
-    limiter = AdaptiveRateLimiter(rate, sleep=clock.sleep, clock=clock)
+def writer(
+    send: Any, clock: FakeClock, rate: float = 1000, attempts: int = 4, concurrency: int = 1
+) -> BatchWriter:
+    limiter = AdaptiveRateLimiter(rate, start=rate, sleep=clock.sleep, clock=clock)
     return BatchWriter(
         send,
         "conn",
-        max_rate=rate,
-        concurrency=1,
+        concurrency=concurrency,
         policy=RetryPolicy(max_attempts=attempts, base_delay=0.1),
         sleep=clock.sleep,
+        clock=clock,
         limiter=limiter,
     )
 
@@ -139,24 +152,43 @@ def test_service_that_keeps_failing_stops_the_run_after_recording_what_was_done(
     def send(reqs: list[BatchRequest]) -> list[BatchResponse]:
         if reqs[0].url.endswith("/i0"):
             return [answer(r, 200) for r in reqs]
-        raise GraphUnavailable("server", "Graph answered 503")
+        raise GraphUnavailable("server", "Graph answered 503", status=503)
 
     rec = Recorder()
     report = writer(send, FakeClock(), attempts=3).write(ops(45), rec.hooks())
-    assert isinstance(report.service_error, GraphUnavailable)
-    assert len(rec.written) == 20 and report.batches == 2  # the third batch is never started
+    assert isinstance(report.service_error, WriteServiceError)
+    assert report.service_error.exit_code == 3
+    assert len(rec.written) == 20
+    # The second batch was tried 3 times; the third never started.
+    assert report.batches == 4 and "i40" not in {i for b in rec.before for i in b}
+
+
+def test_a_refusal_of_the_whole_batch_stops_at_once() -> None:
+    calls = 0
+
+    def send(reqs: list[BatchRequest]) -> list[BatchResponse]:
+        nonlocal calls
+        calls += 1
+        raise GraphError("Graph refused POST /$batch (HTTP 400)", status=400)
+
+    report = writer(send, FakeClock()).write(ops(3), Recorder().hooks())
+    assert isinstance(report.service_error, GraphError) and calls == 1
 
 
 def test_network_errors_are_retried_then_reported_as_a_service_failure() -> None:
+    calls = 0
+
     def send(reqs: list[BatchRequest]) -> list[BatchResponse]:
+        nonlocal calls
+        calls += 1
         raise httpx.ConnectError("refused")
 
     report = writer(send, FakeClock(), attempts=2).write(ops(1), Recorder().hooks())
     assert isinstance(report.service_error, WriteServiceError)
-    assert report.service_error.exit_code == 3
+    assert report.service_error.exit_code == 3 and calls == 2
 
 
-def test_entries_still_throttled_after_the_limit_are_a_service_failure() -> None:
+def test_entries_throttled_every_time_while_nothing_goes_through_are_a_service_failure() -> None:
     def send(reqs: list[BatchRequest]) -> list[BatchResponse]:
         return [answer(r, 429, {"Retry-After": "1"}) for r in reqs]
 
@@ -165,26 +197,129 @@ def test_entries_still_throttled_after_the_limit_are_a_service_failure() -> None
     assert "429" in report.service_error.message
 
 
+def test_l10_one_entry_that_uses_up_its_attempts_does_not_stop_the_crawl() -> None:
+    """Hardening L10: an unlucky entry is an item failure; the rest of the crawl is written."""
+    sent: list[str] = []
+
+    def send(reqs: list[BatchRequest]) -> list[BatchResponse]:
+        sent.extend(r.url.rsplit("/", 1)[1] for r in reqs)
+        return [answer(r, 503 if r.url.endswith("/i3") else 200) for r in reqs]
+
+    rec = Recorder()
+    report = writer(send, FakeClock(), attempts=3).write(ops(45), rec.hooks())
+    assert report.service_error is None
+    assert report.written == 44 and len(rec.written) == 44
+    assert [(f.item_id, f.status) for f in report.failures] == [("i3", 503)]
+    assert "next sync writes it again" in report.failures[0].message
+    assert sent.count("i3") == 3  # its 3 attempts, no more
+    assert "i44" in sent  # the crawl went on past it
+
+
+def test_m2_a_retry_after_above_the_cap_stops_at_once_and_says_what_graph_asked() -> None:
+    """Hardening M2: no silent 25-minute sleep inside $batch."""
+    clock = FakeClock()
+
+    def send(reqs: list[BatchRequest]) -> list[BatchResponse]:
+        return [answer(r, 429, {"Retry-After": "3600"}) for r in reqs]
+
+    rec = Recorder()
+    w = BatchWriter(send, "conn", concurrency=1, sleep=clock.sleep, clock=clock)
+    report = w.write(ops(30), rec.hooks())
+    error = report.service_error
+    assert isinstance(error, RetryAfterTooLong) and error.exit_code == 3
+    assert "3600 s" in error.message and "300 s" in error.message
+    assert clock.now < 5  # nothing like 5 x 300 s
+    assert len(rec.before) == 1 and len(rec.before[0]) < 30  # the rest was never started
+
+
+def test_a_retry_after_at_the_cap_is_waited_with_a_visible_event() -> None:
+    clock = FakeClock()
+    heard: list[RetryWait] = []
+    calls = 0
+
+    def send(reqs: list[BatchRequest]) -> list[BatchResponse]:
+        nonlocal calls
+        calls += 1
+        status = 429 if calls == 1 else 200
+        return [answer(r, status, {"Retry-After": "300"}) for r in reqs]
+
+    w = BatchWriter(send, "conn", concurrency=1, sleep=clock.sleep, clock=clock)
+    hooks = Recorder().hooks()
+    hooks.waiting = heard.append
+    report = w.write(ops(2), hooks)
+    assert report.service_error is None and report.written == 2
+    assert clock.sleeps == [300.0]
+    assert [(h.reason, h.seconds, h.retry_after) for h in heard] == [("throttled", 300.0, 300.0)]
+
+
+def test_m3_retries_do_not_nest_at_most_6_requests_per_entry() -> None:
+    """Hardening M3: the Graph client's envelope retries come out of the entries' 6 attempts."""
+    server = FakeServer()
+    server.on("POST", "/v1.0/$batch", lambda request: httpx.Response(503))
+    client = graph_client(server)
+    report = BatchWriter(client.batch, "conn", concurrency=1, sleep=lambda s: None).write(
+        ops(3), Recorder().hooks()
+    )
+    assert isinstance(report.service_error, WriteServiceError)
+    assert len(server.paths("POST")) == 6  # was 36: 6 writer attempts x 6 client attempts
+
+
+def test_m3_entry_retries_and_envelope_retries_share_one_budget() -> None:
+    server = FakeServer()
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls % 2:
+            return httpx.Response(503)  # the envelope fails: the client retries it
+        entries = json.loads(request.content)["requests"]
+        throttled = {"headers": {"Retry-After": "0"}, "status": 429}
+        return httpx.Response(
+            200, json={"responses": [{"id": e["id"]} | throttled for e in entries]}
+        )
+
+    server.on("POST", "/v1.0/$batch", handler)
+    client = graph_client(server)
+    report = BatchWriter(client.batch, "conn", concurrency=1, sleep=lambda s: None).write(
+        ops(1), Recorder().hooks()
+    )
+    assert report.service_error is not None
+    assert calls == 6
+
+
+def test_never_more_than_25_entries_in_flight_whatever_the_concurrency() -> None:
+    lock = threading.Lock()
+    in_flight = peak = 0
+
+    def send(reqs: list[BatchRequest]) -> list[BatchResponse]:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += len(reqs)
+            peak = max(peak, in_flight)
+        time.sleep(0.002)
+        with lock:
+            in_flight -= len(reqs)
+        return [answer(r, 200) for r in reqs]
+
+    for concurrency in (1, 2, 3, 4, 8, 16):
+        peak = 0
+        limiter = AdaptiveRateLimiter(None, start=1e6)
+        w = BatchWriter(send, "conn", concurrency=concurrency, limiter=limiter)
+        report = w.write(ops(200), Recorder().hooks())
+        assert report.written == 200
+        assert 0 < peak <= MAX_IN_FLIGHT and report.peak_in_flight <= MAX_IN_FLIGHT
+        assert w.batch_size * concurrency <= MAX_IN_FLIGHT
+
+
 @pytest.mark.parametrize("rate", [25.0, 5.0])
 def test_rate_limiter_spaces_writes_to_the_configured_rate(rate: float) -> None:
     clock = FakeClock()
-    limiter = AdaptiveRateLimiter(rate, sleep=clock.sleep, clock=clock)
+    limiter = AdaptiveRateLimiter(rate, start=rate, sleep=clock.sleep, clock=clock)
     for _ in range(10):
         limiter.acquire(20)
     # 200 items at `rate` per second: the last batch starts after 180 items' worth of time.
     assert clock.now == pytest.approx(180 / rate)
-
-
-def test_rate_limiter_halves_on_throttling_and_recovers_additively() -> None:
-    limiter = AdaptiveRateLimiter(100)
-    limiter.throttled()
-    limiter.throttled()
-    assert limiter.rate == 25
-    limiter.succeeded()
-    assert limiter.rate == 35
-    for _ in range(20):
-        limiter.succeeded()
-    assert limiter.rate == 100
 
 
 def test_a_throttled_whole_batch_is_retried_after_a_backoff() -> None:
@@ -202,3 +337,78 @@ def test_a_throttled_whole_batch_is_retried_after_a_backoff() -> None:
     report = writer(send, clock).write(ops(2), Recorder().hooks())
     assert calls == 2 and report.written == 2 and report.service_error is None
     assert clock.sleeps and report.retries == 1
+
+
+class Bucket:
+    """Graph's ingestion limit as the simulator models it: `rate` items/s, a burst of 1 s."""
+
+    def __init__(self, rate: float, clock: FakeClock) -> None:
+        self.rate, self.clock = rate, clock
+        self.level, self.stamp = rate, clock.now
+        self.refused = 0
+
+    def take(self) -> bool:
+        self.level = min(self.rate, self.level + (self.clock.now - self.stamp) * self.rate)
+        self.stamp = self.clock.now
+        if self.level >= 1:
+            self.level -= 1
+            return True
+        self.refused += 1
+        return False
+
+
+@pytest.mark.parametrize(("limit", "items"), [(10, 600), (25, 1500), (200, 8000), (500, 16000)])
+def test_m7_the_default_writer_finds_the_allowed_rate_and_does_not_collapse(
+    limit: float, items: int
+) -> None:
+    """Hardening M7 / issue 12: with the defaults, writing takes at most 1.15 x the floor."""
+    clock = FakeClock()
+    bucket = Bucket(limit, clock)
+
+    def send(reqs: list[BatchRequest]) -> list[BatchResponse]:
+        clock.now += 0.02  # one round trip
+        return [
+            answer(r, 200) if bucket.take() else answer(r, 429, {"Retry-After": "1"}) for r in reqs
+        ]
+
+    w = BatchWriter(send, "conn", concurrency=1, sleep=clock.sleep, clock=clock)
+    report = w.write(ops(items), Recorder().hooks())
+    assert report.written == items and not report.failures
+    floor = items / limit
+    assert clock.now <= 1.15 * floor, (clock.now, floor, report)
+    assert report.final_rate >= 0.7 * limit  # was ~0.2 x the limit: halved per 429'd batch
+
+
+def test_the_ceiling_caps_the_probing() -> None:
+    clock = FakeClock()
+
+    def send(reqs: list[BatchRequest]) -> list[BatchResponse]:
+        clock.now += 0.02
+        return [answer(r, 200) for r in reqs]
+
+    w = BatchWriter(send, "conn", max_rate=40, concurrency=1, sleep=clock.sleep, clock=clock)
+    report = w.write(ops(2000), Recorder().hooks())
+    assert report.peak_rate == 40
+    assert clock.now >= 2000 / 40 * 0.95
+
+
+def test_one_congestion_event_lowers_the_rate_once_however_many_batches_report_it() -> None:
+    clock = FakeClock()
+    limiter = AdaptiveRateLimiter(None, start=100, sleep=clock.sleep, clock=clock)
+
+    def sent(at: float) -> Ticket:
+        return Ticket(sent_at=at, items=20)
+
+    limiter.answered(sent(0.0), confirmed=100, throttled=0, retry_after=0.0)
+    clock.now = 0.5
+    rate = limiter.rate
+    for _ in range(4):  # four batches sent together, all partly throttled
+        limiter.answered(sent(0.4), confirmed=15, throttled=5, retry_after=1.0)
+    assert limiter.slowdowns == 1 and limiter.rate == pytest.approx(rate * 0.8)
+    clock.now = 1.2  # sent within Graph's Retry-After: the same event
+    limiter.answered(sent(1.1), confirmed=0, throttled=20, retry_after=1.0)
+    assert limiter.slowdowns == 1
+    clock.now = 2.0  # sent after the Retry-After ran out: a new event
+    limiter.answered(sent(1.6), confirmed=0, throttled=20, retry_after=1.0)
+    assert limiter.slowdowns == 2
+    assert limiter.rate >= rate * 0.8 / 2  # never below half in one step
