@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import itertools
 import json
 import secrets
 import threading
@@ -17,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import parse_qs
+
+_SERIALS = itertools.count(1)
 
 
 @dataclass
@@ -27,6 +30,10 @@ class SimRequest:
     headers: dict[str, str]  # lower-case names
     body: bytes = b""
     base_url: str = ""  # scheme://host:port of the service that received it
+    # When the request arrived (time.monotonic(), before any injected latency) and a number
+    # that tells it apart; the entries of a $batch carry their envelope's.
+    received: float = field(default_factory=time.monotonic)
+    serial: int = field(default_factory=lambda: next(_SERIALS))
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

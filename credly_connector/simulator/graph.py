@@ -104,6 +104,14 @@ class GraphService:
     def set_ingestion_limit(self, per_second: float | None) -> None:
         self.external.set_ingestion_limit(per_second)
 
+    def set_concurrency_limit(self, operations: int | None) -> None:
+        self.external.operations.limit = operations
+
+    def throttled_operations(self) -> list[dict[str, Any]]:
+        """Every item operation answered 429, with `reason` "concurrency" or "rate"."""
+        with self.external.lock:
+            return copy.deepcopy(self.external.throttled)
+
     def set_schema_delay(self, seconds: float) -> None:
         with self.external.lock:
             self.external.schema_delay = float(seconds)
@@ -130,6 +138,8 @@ class GraphService:
             response = self._dispatch(request, allow_batch=True)
         except GraphError as error:
             response = error_response(request, error)
+        finally:
+            self.external.operations.answered(request.serial)
         return _with_request_ids(request, response)
 
     def _dispatch(self, request: SimRequest, allow_batch: bool) -> SimResponse:
@@ -367,6 +377,8 @@ class GraphService:
             headers=headers,
             body=raw,
             base_url=outer.base_url,
+            received=outer.received,
+            serial=outer.serial,
         )
         try:
             response = self._dispatch(inner, allow_batch=False)

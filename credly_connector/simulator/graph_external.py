@@ -11,6 +11,7 @@ import copy
 import json
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -165,6 +166,63 @@ class TokenBucket:
         return False
 
 
+# "Applications are limited to 25 concurrent operations against a connection"
+# (https://learn.microsoft.com/graph/api/resources/connectors-api-overview, known limitations).
+MAX_CONCURRENT_OPERATIONS = 25
+# [INFERRED] the answer past that limit: 429 with a Retry-After, like ingestion throttling.
+CONCURRENCY_RETRY_AFTER = "1"
+
+
+@dataclass
+class _Hold:
+    """The item operations one request carries on one connection."""
+
+    received: float
+    count: int = 0
+    answered: float | None = None  # None while the request is being answered
+
+
+class ConcurrentOperations:
+    """Item operations in flight per connection, each from its request's arrival (before
+    any injected latency) until its answer; every entry of a `$batch` counts.
+
+    An operation is admitted when, at the moment its request arrived, fewer than `limit`
+    operations were in flight. Requests are handled in arrival order after the same latency,
+    so every request that arrived earlier is known by then.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self._holds: dict[str, dict[int, _Hold]] = {}  # connection -> request serial -> hold
+        self.peak: dict[str, int] = {}
+
+    def admit(self, connection_id: str, request: SimRequest) -> bool:
+        holds = self._holds.setdefault(connection_id, {})
+        now = time.monotonic()
+        for serial, old in list(holds.items()):
+            if old.answered is not None and old.answered < now - 120:
+                del holds[serial]  # long over: no request still being answered overlaps it
+        at = request.received
+        busy = sum(
+            h.count
+            for serial, h in holds.items()
+            if h.received <= at and (h.answered is None or h.answered > at)
+        )
+        if self.limit is not None and busy >= self.limit:
+            return False
+        hold = holds.setdefault(request.serial, _Hold(request.received))
+        hold.count += 1
+        self.peak[connection_id] = max(self.peak.get(connection_id, 0), busy + 1)
+        return True
+
+    def answered(self, serial: int) -> None:
+        now = time.monotonic()
+        for holds in self._holds.values():
+            hold = holds.get(serial)
+            if hold is not None:
+                hold.answered = now
+
+
 def _member(value: Any, allowed: frozenset[str]) -> bool:
     """Enum membership that cannot trip over unhashable JSON (a list where a string belongs)."""
     return isinstance(value, str) and value in allowed
@@ -299,6 +357,10 @@ class ExternalApi:
         limit = scenario.get("ingestion_limit_per_second")
         self.ingestion_limit: float | None = float(limit) if limit is not None else None
         self.buckets: dict[str, TokenBucket] = {}
+        limit = scenario.get("concurrent_operations_limit", MAX_CONCURRENT_OPERATIONS)
+        self.operations = ConcurrentOperations(int(limit) if limit is not None else None)
+        # Every item operation answered 429: {"connection_id", "item_id", "method", "reason"}.
+        self.throttled: list[dict[str, Any]] = []
         self.connections: dict[str, Connection] = {}
         self.invalid: list[dict[str, Any]] = []
         for spec in scenario.get("connections", []):
@@ -392,19 +454,44 @@ class ExternalApi:
             # [INFERRED] 403 rather than 404 for a connection the app may not reach.
             raise needed.denied()
 
-    def _throttle(self, connection_id: str) -> None:
+    def _throttle(self, connection_id: str, request: SimRequest, item_id: str) -> None:
         if self.ingestion_limit is None:
             return
         bucket = self.buckets.get(connection_id)
         if bucket is None:
             bucket = self.buckets[connection_id] = TokenBucket(self.ingestion_limit, self.clock)
         if not bucket.take():
+            self._note_throttled(connection_id, request, item_id, "rate")
             raise GraphError(
                 429,
                 "activityLimitReached",
                 "The request has been throttled: too many items were written to this connection.",
                 {"Retry-After": "1"},
             )
+
+    def _admit(self, connection_id: str, request: SimRequest, item_id: str) -> None:
+        """Graph's 25 concurrent operations per connection (see ConcurrentOperations)."""
+        if not self.operations.admit(connection_id, request):
+            self._note_throttled(connection_id, request, item_id, "concurrency")
+            raise GraphError(
+                429,
+                "tooManyRequests",
+                f"Too many concurrent operations against the connection '{connection_id}' "
+                f"(at most {self.operations.limit}).",
+                {"Retry-After": CONCURRENCY_RETRY_AFTER},
+            )
+
+    def _note_throttled(
+        self, connection_id: str, request: SimRequest, item_id: str, reason: str
+    ) -> None:
+        self.throttled.append(
+            {
+                "connection_id": connection_id,
+                "item_id": item_id,
+                "method": request.method,
+                "reason": reason,
+            }
+        )
 
     # -- connections ---------------------------------------------------------------------
     def list_connections(self, request: SimRequest, caller: Caller) -> SimResponse:
@@ -582,6 +669,7 @@ class ExternalApi:
             connection = self._connection(connection_id)
             self._owned(caller, ITEMS_WRITE, connection)
             self._check_item_id(item_id)
+            self._admit(connection_id, request, item_id)
             state = connection.state
             if state in ("draft", "obsolete"):
                 # [INFERRED] status and code: items can only be written to a ready connection.
@@ -603,7 +691,7 @@ class ExternalApi:
                 not isinstance(content, dict) or content.get("type") not in ("text", "html")
             ):
                 raise bad_request("The item content needs a type of 'text' or 'html'.")
-            self._throttle(connection_id)
+            self._throttle(connection_id, request, item_id)
             stored = {"id": item_id, "acl": body["acl"], "properties": body["properties"]}
             if content is not None:
                 stored["content"] = content
@@ -683,6 +771,7 @@ class ExternalApi:
         with self.lock:
             connection = self._connection(connection_id)
             self._owned(caller, ITEMS_READ, connection)
+            self._admit(connection_id, request, item_id)
             item = connection.items.get(item_id)
             if item is None:
                 raise _not_found(f"The item '{item_id}'")
@@ -701,9 +790,10 @@ class ExternalApi:
         with self.lock:
             connection = self._connection(connection_id)
             self._owned(caller, ITEMS_WRITE, connection)
+            self._admit(connection_id, request, item_id)
             if item_id not in connection.items:
                 raise _not_found(f"The item '{item_id}'")
-            self._throttle(connection_id)
+            self._throttle(connection_id, request, item_id)
             del connection.items[item_id]
         return SimResponse.empty(204)
 

@@ -40,7 +40,11 @@ from credly_connector.simulator.workload import (
     ManagedIdentityService,
 )
 
-_GRAPH_FAULTS = ("graph_ingestion_limit_per_second", "graph_schema_delay_seconds")
+_GRAPH_FAULTS = (
+    "graph_ingestion_limit_per_second",
+    "graph_schema_delay_seconds",
+    "graph_concurrent_operations_limit",
+)
 
 
 def _graph_service_class() -> Any:
@@ -421,6 +425,8 @@ class Simulator:
                 value = rest.pop(key)
                 if key == "graph_ingestion_limit_per_second":
                     self._require_graph().set_ingestion_limit(value)
+                elif key == "graph_concurrent_operations_limit":
+                    self._require_graph().set_concurrency_limit(value)
                 else:
                     self._require_graph().set_schema_delay(value)
         self.service_faults.set(**rest)
@@ -441,6 +447,11 @@ class Simulator:
 
     def graph_items(self, connection_id: str) -> dict[str, Any]:
         return dict(self._require_graph().items(connection_id))
+
+    def graph_throttled(self) -> list[dict[str, Any]]:
+        """Item operations Graph answered 429, each with its `reason`: "concurrency" (more
+        than 25 in flight on the connection) or "rate" (the ingestion limit)."""
+        return list(self._require_graph().throttled_operations())
 
     def profile_sources(self) -> Any:
         return self._require_graph().profile_sources()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from credly_connector.simulator.core import SimRequest
 from tests.simulator.graph_support import GraphHarness, harness, item_body
 
 
@@ -155,3 +157,41 @@ def test_response_order_can_be_reversed_by_switch() -> None:
         {"id": str(n), "method": "GET", "url": f"/users/user{n}@contoso.com"} for n in (1, 2)
     ]
     assert [a["id"] for a in _batch(h, requests).json["responses"]] == ["2", "1"]
+
+
+def test_more_than_25_concurrent_item_operations_on_a_connection_get_429() -> None:
+    """Graph: at most 25 concurrent operations against a connection, $batch entries included."""
+    h = harness()
+    h.ready_connection()
+    operations = h.service.external.operations
+    # A request that arrived earlier still holds 10 operations: its answer has not left yet.
+    earlier = SimRequest("PUT", "/v1.0/x", {}, {}, received=time.monotonic() - 1)
+    for _ in range(10):
+        assert operations.admit("credlybadges", earlier)
+    reply = _batch(h, [_put(str(n), f"u{n}") for n in range(20)])
+    answers = {a["id"]: a for a in reply.json["responses"]}
+    assert [answers[str(n)]["status"] for n in range(20)] == [200] * 15 + [429] * 5
+    assert answers["19"]["headers"]["Retry-After"] == "1"
+    assert [t["reason"] for t in h.service.throttled_operations()] == ["concurrency"] * 5
+    operations.answered(earlier.serial)
+    again = _batch(h, [_put(str(n), f"u{n}") for n in range(20)])
+    assert {a["status"] for a in again.json["responses"]} == {200}  # the earlier one is over
+
+
+def test_requests_answered_before_another_arrived_do_not_count() -> None:
+    h = harness()
+    h.ready_connection()
+    for _ in range(3):  # one after the other: never more than 20 at once
+        reply = _batch(h, [_put(str(n), f"u{n}") for n in range(20)])
+        assert {a["status"] for a in reply.json["responses"]} == {200}
+    assert h.service.throttled_operations() == []
+
+
+def test_the_concurrency_limit_can_be_switched_off() -> None:
+    h = harness(scenario={"concurrent_operations_limit": None})
+    h.ready_connection()
+    earlier = SimRequest("PUT", "/v1.0/x", {}, {}, received=time.monotonic() - 1)
+    for _ in range(100):
+        assert h.service.external.operations.admit("credlybadges", earlier)
+    reply = _batch(h, [_put(str(n), f"u{n}") for n in range(20)])
+    assert {a["status"] for a in reply.json["responses"]} == {200}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -313,3 +314,60 @@ def test_an_item_graph_refuses_is_listed_and_retried_next_time(
         ("christie.cline@contoso.com", "previous_write_unconfirmed")
     ]
     assert graph_view(fresh_sim) == oracle(fresh_sim)
+
+
+def _concurrency_429s(sim: Simulator) -> int:
+    return sum(1 for t in sim.graph_throttled() if t["reason"] == "concurrency")
+
+
+def test_the_simulator_answers_429_past_25_concurrent_operations(
+    big_sim: Simulator, tmp_path: Path
+) -> None:
+    """The check below can fail: two $batch of 20 at once get 429 for the entries past 25."""
+    from credly_connector.graph.batch import BatchRequest
+    from credly_connector.sync.clients import build_clients
+
+    settings = settings_of(configure(big_sim, tmp_path))
+    do_setup(settings)
+    big_sim.set_faults(latency_seconds=0.3)  # both requests are in flight at the same time
+    clients = build_clients(settings)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            futures = [
+                pool.submit(
+                    clients.graph.batch,
+                    [
+                        BatchRequest(
+                            str(n), "GET", f"/external/connections/{CONNECTION}/items/x{n}"
+                        )
+                        for n in range(20)
+                    ],
+                )
+                for _ in range(2)
+            ]
+            statuses = [a.status for f in futures for a in f.result()]
+    finally:
+        clients.close()
+        big_sim.set_faults(latency_seconds=0)
+    assert statuses.count(429) == 15 and _concurrency_429s(big_sim) == 15
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 16])
+def test_a_sync_never_has_more_than_25_item_operations_in_flight(
+    tmp_path: Path, concurrency: int
+) -> None:
+    """Issue 8 item 4: zero 429s caused by our own oversubscription, in the simulator's log.
+
+    400 items with 0.1 s per request: the write rate climbs far past 250 items/s, where
+    more than 25 writes would be in flight without the cap."""
+    with start_simulator(bigger_scenario(400)) as sim:
+        settings = settings_of(configure(sim, tmp_path, write_concurrency=concurrency))
+        do_setup(settings)
+        sim.set_faults(latency_seconds=0.1)  # batches overlap, as over a real network
+        report = do_sync(settings)
+        assert report.exit_code == 0, report.error
+        assert report.write is not None and report.write.written > 400
+        assert _concurrency_429s(sim) == 0
+        peak = sim.graph.external.operations.peak[CONNECTION]
+        assert 1 < peak <= 25  # writes did overlap, up to the limit
+        assert graph_view(sim) == oracle(sim)
