@@ -329,9 +329,11 @@ def test_the_simulator_answers_429_past_25_concurrent_operations(
 
     settings = settings_of(configure(big_sim, tmp_path))
     do_setup(settings)
-    big_sim.set_faults(latency_seconds=0.3)  # both requests are in flight at the same time
     clients = build_clients(settings)
     try:
+        clients.graph.batch([BatchRequest("1", "GET", f"/external/connections/{CONNECTION}")])
+        # Token and connection ready: with 2 s each, both requests are in flight at once.
+        big_sim.set_faults(latency_seconds=2)
         with ThreadPoolExecutor(2) as pool:
             futures = [
                 pool.submit(
