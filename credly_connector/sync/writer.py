@@ -243,10 +243,12 @@ class BatchWriter:
         taking writes. While nothing goes through, only the retries go out, so a failing
         Graph is not sent (and the state not marked for) the whole plan before we stop."""
         size = self._batch_size_now()
+        # With no retry left to tell whether Graph recovered, new entries are the probe.
+        probe = not self._retrying and self._busy == 0
         batch = [e for e in self._retrying if e.not_before <= now][:size]
         for entry in batch:
             self._retrying.remove(entry)
-        while self._healthy and self._fresh and len(batch) < size:
+        while (self._healthy or probe) and self._fresh and len(batch) < size:
             batch.append(self._fresh.popleft())
         return batch
 

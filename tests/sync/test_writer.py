@@ -22,6 +22,7 @@ from credly_connector.sync.writer import (
     BatchWriter,
     ItemFailure,
     WriteServiceError,
+    _Entry,
 )
 from tests.clients.helpers import FakeServer
 from tests.clients.test_graph_client import graph as graph_client
@@ -412,3 +413,17 @@ def test_one_congestion_event_lowers_the_rate_once_however_many_batches_report_i
     limiter.answered(sent(1.6), confirmed=0, throttled=20, retry_after=1.0)
     assert limiter.slowdowns == 2
     assert limiter.rate >= rate * 0.8 / 2  # never below half in one step
+
+
+def test_after_the_last_retry_failed_for_good_new_entries_still_go_out() -> None:
+    """No deadlock: Graph looked down, the retried entries became item failures, and the
+    rest of the plan is still written (with two batches in flight this happens for real)."""
+    w = BatchWriter(lambda reqs: [], "conn", concurrency=2)
+    w._fresh.extend(_Entry(op) for op in ops(3))
+    w._healthy = False  # the last answer confirmed nothing
+    assert [e.op.item_id for e in w._ready(0.0)] == ["i0", "i1", "i2"]
+    waiting = _Entry(ops(1)[0], attempts=1, not_before=5.0)
+    w._fresh.extend(_Entry(op) for op in ops(3))
+    w._retrying.append(waiting)
+    assert w._ready(0.0) == []  # a retry is pending: it tells whether Graph is back
+    assert w._ready(5.0) == [waiting]
