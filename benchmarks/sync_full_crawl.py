@@ -193,7 +193,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.020, help="seconds added per request")
     parser.add_argument("--ingestion-limit", type=float, default=500, help="items/s/connection")
     parser.add_argument("--page-concurrency", type=int, default=8)
-    parser.add_argument("--write-concurrency", type=int, default=8)
+    parser.add_argument(
+        "--write-concurrency", type=int, help="sync.write_concurrency (default: the shipped one)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -218,9 +220,10 @@ def main() -> None:
     marker = f'state_dir = "{folder / "state"}"'
     text = text.replace(
         marker,
-        marker + f"\nmax_write_rate = {args.ingestion_limit}"
-        f"\nwrite_concurrency = {args.write_concurrency}"
-        f"\ncredly_page_concurrency = {args.page_concurrency}",
+        # The writer finds the ingestion limit by itself: no sync.max_write_rate.
+        marker
+        + (f"\nwrite_concurrency = {args.write_concurrency}" if args.write_concurrency else "")
+        + f"\ncredly_page_concurrency = {args.page_concurrency}",
     )
     config = folder / "credlyctl.toml"
     config.write_text(text, encoding="utf-8")
