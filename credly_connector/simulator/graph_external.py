@@ -180,15 +180,16 @@ class _Hold:
     received: float
     count: int = 0
     answered: float | None = None  # None while the request is being answered
+    others: int = 0  # operations of other requests in flight with it, when it was handled
 
 
 class ConcurrentOperations:
     """Item operations in flight per connection, each from its request's arrival (before
     any injected latency) until its answer; every entry of a `$batch` counts.
 
-    An operation is admitted when, at the moment its request arrived, fewer than `limit`
-    operations were in flight. Requests are handled in arrival order after the same latency,
-    so every request that arrived earlier is known by then.
+    An operation is admitted when, at every moment from its request's arrival until now,
+    fewer than `limit` operations were in flight. A request that arrived meanwhile but is
+    handled later counts this one when its turn comes, so no overlap is missed.
     """
 
     def __init__(self, limit: int | None) -> None:
@@ -198,22 +199,40 @@ class ConcurrentOperations:
 
     def admit(self, connection_id: str, request: SimRequest) -> bool:
         holds = self._holds.setdefault(connection_id, {})
-        now = time.monotonic()
-        for serial, old in list(holds.items()):
-            if old.answered is not None and old.answered < now - 120:
-                del holds[serial]  # long over: no request still being answered overlaps it
-        at = request.received
-        busy = sum(
-            h.count
-            for serial, h in holds.items()
-            if h.received <= at and (h.answered is None or h.answered > at)
-        )
+        mine = holds.get(request.serial)
+        if mine is None:
+            mine = holds[request.serial] = _Hold(
+                request.received, others=self._others(holds, request)
+            )
+        busy = mine.others + mine.count
         if self.limit is not None and busy >= self.limit:
             return False
-        hold = holds.setdefault(request.serial, _Hold(request.received))
-        hold.count += 1
+        mine.count += 1
         self.peak[connection_id] = max(self.peak.get(connection_id, 0), busy + 1)
         return True
+
+    @staticmethod
+    def _others(holds: dict[int, _Hold], request: SimRequest) -> int:
+        """The most operations of other requests in flight at once since `request` arrived.
+
+        Requests are not always handled in arrival order, so every arrival since then is
+        looked at (concurrency only rises when a request arrives); one arriving meanwhile but
+        handled later counts this request when its turn comes.
+        """
+        now = time.monotonic()
+        for serial, old in list(holds.items()):
+            if old.answered is not None and old.answered < now - 10:
+                del holds[serial]  # over long before any request still being handled arrived
+        at = request.received
+        instants = [at] + [h.received for h in holds.values() if at < h.received <= now]
+        return max(
+            sum(
+                h.count
+                for h in holds.values()
+                if h.received <= t and (h.answered is None or h.answered > t)
+            )
+            for t in instants
+        )
 
     def answered(self, serial: int) -> None:
         now = time.monotonic()
