@@ -332,8 +332,9 @@ def test_the_simulator_answers_429_past_25_concurrent_operations(
     clients = build_clients(settings)
     try:
         clients.graph.batch([BatchRequest("1", "GET", f"/external/connections/{CONNECTION}")])
-        # Token and connection ready: with 2 s each, both requests are in flight at once.
-        big_sim.set_faults(latency_seconds=2)
+        # Token and connection ready: with 4 s each, both requests are in flight at once,
+        # even on a loaded machine.
+        big_sim.set_faults(latency_seconds=4)
         with ThreadPoolExecutor(2) as pool:
             futures = [
                 pool.submit(
