@@ -29,7 +29,7 @@ from credly_connector.identity.addresses import (
 from credly_connector.identity.eligibility import UserSkip, user_skip_reasons
 from credly_connector.identity.entities import item_id
 from credly_connector.identity.matching import MatchStatus, match_email
-from credly_connector.sync.state import ItemRecord
+from credly_connector.sync.records import ItemRecord
 
 STAGES: tuple[str, ...] = (
     "issued",

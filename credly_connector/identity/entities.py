@@ -11,7 +11,7 @@ from typing import Any
 
 from credly_connector.credly.models import Badge
 from credly_connector.graph.models import DirectoryUser
-from credly_connector.sync.schema import (
+from credly_connector.identity.item_schema import (
     ACCOUNT_PROPERTY,
     AWARDS_PROPERTY,
     CERTIFICATIONS_PROPERTY,

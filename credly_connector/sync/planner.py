@@ -23,7 +23,7 @@ from credly_connector.identity.eligibility import (
 )
 from credly_connector.identity.entities import content_hash, item_body, item_id
 from credly_connector.identity.matching import MatchStatus, match_badge
-from credly_connector.sync.state import BadgeObservation, ItemRecord
+from credly_connector.sync.records import BadgeObservation, ItemRecord
 
 
 class Action(StrEnum):

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-ACCOUNT_PROPERTY = "account"
-AWARDS_PROPERTY = "awards"
-CERTIFICATIONS_PROPERTY = "certifications"
+from credly_connector.identity.item_schema import (
+    ACCOUNT_PROPERTY,
+    AWARDS_PROPERTY,
+    CERTIFICATIONS_PROPERTY,
+)
 
 SCHEMA_PROPERTIES: tuple[dict[str, Any], ...] = (
     {"name": ACCOUNT_PROPERTY, "type": "string", "labels": ["personAccount"]},

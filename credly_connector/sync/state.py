@@ -31,6 +31,7 @@ from typing import Any
 
 from credly_connector.errors import UsageError
 from credly_connector.secrets import scrub
+from credly_connector.sync.records import BadgeObservation, ItemRecord
 
 SCHEMA_VERSION = 3
 
@@ -136,18 +137,6 @@ class CrawlRecord:
 
 
 @dataclass(frozen=True)
-class ItemRecord:
-    item_id: str
-    user_id: str
-    upn: str | None
-    hash: str | None  # None: the content in Graph is unknown (write pending or failed)
-    intent: str | None  # "put" | "delete" while a write is in flight or failed
-    last_write: datetime | None
-    last_error: str | None
-    written_crawl: int | None
-
-
-@dataclass(frozen=True)
 class BadgeRecord:
     id: str
     state: str
@@ -158,18 +147,6 @@ class BadgeRecord:
     first_seen: datetime
     last_seen: datetime
     first_indexed: datetime | None
-
-
-@dataclass(frozen=True)
-class BadgeObservation:
-    """One badge as a crawl saw it, for `record_badges`."""
-
-    id: str
-    state: str
-    public: bool
-    recipient_email: str | None
-    user_id: str | None
-    skip_reason: str | None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import pytest
 from credly_connector.credly.models import Badge
 from credly_connector.diagnostics.coverage import STAGES, build_report
 from credly_connector.graph.models import DirectoryUser
-from credly_connector.sync.state import ItemRecord
+from credly_connector.sync.records import ItemRecord
 from tests.diagnostics.explain_support import Tenant, synced_tenant, user_expectations
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)

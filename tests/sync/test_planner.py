@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from credly_connector.identity.entities import content_hash, item_body, item_id
 from credly_connector.sync.planner import Action, PlanInputs, Reason, plan_sync
-from credly_connector.sync.state import ItemRecord
+from credly_connector.sync.records import ItemRecord
 from tests.identity.factories import NOW, badge, user
 
 ADA = user("aaaaaaaa-0000-0000-0000-000000000001", "ada@c.com")

@@ -17,7 +17,7 @@ BANNER = "SIMULATED DATA: a built-in demo tenant (Contoso) served on 127.0.0.1; 
 
 
 def _render_step(console: Console, number: int, step: DemoStep, seen: set[str]) -> None:
-    from credly_connector.cli.commands.explain_cmd import render_result
+    from credly_connector.cli.check_results import render_result
     from credly_connector.diagnostics.demo import shown_results
     from credly_connector.diagnostics.explain import row_title
 

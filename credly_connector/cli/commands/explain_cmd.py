@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from credly_connector.cli.check_results import MARKS, render_result
 from credly_connector.cli.options import (
     ConfigOption,
     InstanceOption,
@@ -26,15 +27,6 @@ if TYPE_CHECKING:
 # The diagnostics core is imported when a command runs, not when credlyctl starts: every
 # command module is loaded at start-up, and `diagnose` is timed interpreter start included.
 
-MARKS = {
-    CheckStatus.OK: "[✓]",
-    CheckStatus.WARN: "[!]",
-    CheckStatus.FAIL: "[✗]",
-    CheckStatus.ERROR: "[✗]",
-    CheckStatus.SKIPPED: "[-]",
-    CheckStatus.NOTE: "[i]",
-}
-
 VerboseOption = Annotated[
     bool,
     typer.Option(
@@ -44,22 +36,6 @@ VerboseOption = Annotated[
         "the checks not run are collapsed into one line each).",
     ),
 ]
-
-
-def render_result(console: Console, result: CheckResult, *, verbose: bool) -> None:
-    label = " (note)" if result.status is CheckStatus.NOTE else ""
-    if result.status is CheckStatus.ERROR:
-        label = " (could not check)"
-    ref = result.check_id
-    if result.cause and result.status in (CheckStatus.WARN, CheckStatus.FAIL):
-        ref += f": {result.cause}"
-    console.print(f"{MARKS[result.status]} {result.title}{label}  [{ref}]")
-    console.print(f"    {result.explanation}")
-    if result.fix and result.status not in (CheckStatus.OK, CheckStatus.SKIPPED):
-        console.print(f"    Fix: {result.fix}")
-    if verbose and result.evidence:
-        for key, value in result.evidence.items():
-            console.print(f"    · {key}: {value}")
 
 
 # Shown one by one; the others are collapsed (passed on one line, notes and not-checked on

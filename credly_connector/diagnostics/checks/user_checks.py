@@ -20,8 +20,8 @@ from credly_connector.diagnostics.registry import register
 from credly_connector.identity.addresses import MatchKey, primary_smtp
 from credly_connector.identity.eligibility import BadgeSkip, UserSkip, user_skip_reasons
 from credly_connector.identity.entities import BadgeCategory, item_id
+from credly_connector.identity.item_schema import AWARDS_PROPERTY, CERTIFICATIONS_PROPERTY
 from credly_connector.identity.near_miss import AddressKind
-from credly_connector.sync.schema import AWARDS_PROPERTY, CERTIFICATIONS_PROPERTY
 
 IDENTITY = "user.identity"
 ACCOUNT = "user.account"

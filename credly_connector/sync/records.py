@@ -1,0 +1,31 @@
+"""Plain records the planner and the state store exchange: no SQLite here, so the pure
+planner can use them without importing the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    item_id: str
+    user_id: str
+    upn: str | None
+    hash: str | None  # None: the content in Graph is unknown (write pending or failed)
+    intent: str | None  # "put" | "delete" while a write is in flight or failed
+    last_write: datetime | None
+    last_error: str | None
+    written_crawl: int | None
+
+
+@dataclass(frozen=True)
+class BadgeObservation:
+    """One badge as a crawl saw it, for `record_badges`."""
+
+    id: str
+    state: str
+    public: bool
+    recipient_email: str | None
+    user_id: str | None
+    skip_reason: str | None
