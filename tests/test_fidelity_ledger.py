@@ -575,6 +575,20 @@ def test_every_call_credlyctl_makes_has_a_row(tmp_path: Path) -> None:
         run("test-credentials")
         run("test-credentials", config_path=token_config)
         run("test-credentials", config_path=cert_config)
+        federated_config = tmp_path / "federated.toml"
+        federated_config.write_text(
+            sim.config_toml(entra_auth="federated_token", state_dir=tmp_path / "state-fed"), "utf-8"
+        )
+        run("test-credentials", config_path=federated_config)
+        identity_config = tmp_path / "identity.toml"
+        identity_config.write_text(
+            sim.config_toml(entra_auth="managed_identity", state_dir=tmp_path / "state-mi"), "utf-8"
+        )
+        for style in ("app_service", "imds"):
+            with pytest.MonkeyPatch.context() as environment:
+                for name, value in sim.managed_identity_env(style).items():
+                    environment.setenv(name, value)
+                run("test-credentials", config_path=identity_config)
         run("test-credentials", config_path=federated_config)
         for style in ("app_service", "imds"):
             with pytest.MonkeyPatch.context() as patch:
@@ -588,7 +602,7 @@ def test_every_call_credlyctl_makes_has_a_row(tmp_path: Path) -> None:
 
     unique = sorted(set(calls))
     # The run really went everywhere: every service, item writes and deletes inside $batch.
-    assert {"graph", "entra", "credly-web", "credly-api"} <= {s for s, _, _ in unique}, unique
+    assert {s for s, _, _ in unique} == set(simulator_services()), unique
     graph_calls = {(m, p) for s, m, p in unique if s == "graph"}
     assert ("POST", "/v1.0/$batch") in graph_calls
     assert {"PUT", "DELETE"} <= {m for m, p in graph_calls if "/items/" in p}, graph_calls
