@@ -310,3 +310,25 @@ def test_addresses_include_directory_forms_and_lower_case() -> None:
 )
 def test_edit_distance(a: str, b: str, distance: int) -> None:
     assert edit_distance(a, b, limit=3) == distance
+
+
+def test_no_badges_says_when_other_organizations_could_not_be_listed(world: World) -> None:
+    def refuse() -> list[Any]:
+        raise RuntimeError("forbidden")
+
+    world.credly.list_organizations = refuse  # type: ignore[method-assign]
+    ctx = DiagnosticContext(
+        world.settings,
+        now=NOW,
+        credly_factory=lambda s: world.credly,
+        tokens_factory=lambda s: object(),
+        graph_factory=lambda s, t: world.graph,
+    )
+    diagnosis = explain_user(ctx, "bob.ray@contoso.com")
+    [result] = [r for r in diagnosis.results if r.check_id == "user.badges"]
+    assert result.cause == "no_badges"
+    assert "cannot list the Credly organizations" in result.explanation
+    assert result.evidence["sources"]["organizations_listed"] is False
+    # A crawl without recorded unmatched badges: the near-miss search says it was limited.
+    assert result.evidence["near_miss_search"]["search_complete"] is False
+    assert "limited" in result.fix
