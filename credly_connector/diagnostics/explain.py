@@ -212,7 +212,8 @@ def _prefetched(ctx: DiagnosticContext, *, connection: bool = False) -> Iterator
     With `connection`, the connection checks' reads that need nothing but a token start too,
     instead of waiting for the check they come after (a check still reports only what its
     prerequisites allow; an answer nobody reads is dropped)."""
-    pool = prefetch(ctx) if ctx.settings is not None and ctx.email else None
+    wanted = ctx.settings is not None and ctx.email is not None and "@" in ctx.email
+    pool = prefetch(ctx) if wanted else None
     if connection and pool is not None:
         for lookup in (ctx.connection, ctx.schema, ctx.profile_sources, ctx.profile_settings):
             pool.submit(quietly, lookup)

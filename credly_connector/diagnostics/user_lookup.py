@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -415,7 +416,10 @@ def _with_state(settings: InstanceSettings, read: Callable[[Any], T]) -> T | Non
     """`read(state)` on a fresh read-only connection (sqlite connections belong to a thread)."""
     from credly_connector.sync.state import open_readonly, state_path
 
-    state = open_readonly(state_path(settings.sync.state_dir, settings.name))
+    try:
+        state = open_readonly(state_path(settings.sync.state_dir, settings.name))
+    except UsageError:  # unreadable or too new: the sync checks say so; read as no state
+        return None
     if state is None:
         return None
     try:
@@ -749,18 +753,30 @@ def prefetch(ctx: DiagnosticContext) -> ThreadPoolExecutor:
     ]
     for source in configured_sources(ctx).sources:
         tasks.append(partial(source_badges, ctx, source, email))
-    user = snapshot_user(ctx, email)
-    if user is not None:
-        tasks += [partial(user_item, ctx, user.id), partial(user_plans, ctx, user.id)]
-        addresses = person_addresses(Identity(email, IdentityStatus.MATCHED, user))
-        tasks += [partial(ctx.badges_by_email, a) for a in addresses]
-        for source in configured_sources(ctx).sources:
-            tasks += [partial(source_badges, ctx, source, a) for a in addresses]
-        _, candidates = _candidates(ctx, user)
-        tasks += [partial(_confirm, ctx, store, miss) for store, miss in candidates]
+    # An unreadable state is the sync checks' to report: the other lookups start anyway.
+    with suppress(Exception):
+        tasks += _snapshot_tasks(ctx, email)
     for task in tasks:
         pool.submit(quietly, task)
     return pool
+
+
+def _snapshot_tasks(ctx: DiagnosticContext, email: str) -> list[Callable[[], Any]]:
+    """The lookups the last crawl's snapshot lets start before the directory answers."""
+    user = snapshot_user(ctx, email)
+    if user is None:
+        return []
+    tasks: list[Callable[[], Any]] = [
+        partial(user_item, ctx, user.id),
+        partial(user_plans, ctx, user.id),
+    ]
+    addresses = person_addresses(Identity(email, IdentityStatus.MATCHED, user))
+    tasks += [partial(ctx.badges_by_email, a) for a in addresses]
+    for source in configured_sources(ctx).sources:
+        tasks += [partial(source_badges, ctx, source, a) for a in addresses]
+    _, candidates = _candidates(ctx, user)
+    tasks += [partial(_confirm, ctx, store, miss) for store, miss in candidates]
+    return tasks
 
 
 def snapshot_user(ctx: DiagnosticContext, email: str) -> DirectoryUser | None:

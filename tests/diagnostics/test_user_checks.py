@@ -332,3 +332,12 @@ def test_no_badges_says_when_other_organizations_could_not_be_listed(world: Worl
     # A crawl without recorded unmatched badges: the near-miss search says it was limited.
     assert result.evidence["near_miss_search"]["search_complete"] is False
     assert "limited" in result.fix
+
+
+def test_an_unreadable_state_does_not_stop_the_diagnosis(world: World) -> None:
+    settings = world.settings
+    state_path(settings.sync.state_dir, settings.name).write_bytes(b"not a database" * 100)
+    _, statuses, _ = world.explain("ann.lee@contoso.com")
+    # The badges are still read from Credly; only what the state knows is missing.
+    assert statuses["user.identity"] == "ok" and statuses["user.account"] == "ok"
+    assert statuses["user.badges"] == "ok"
