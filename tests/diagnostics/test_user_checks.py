@@ -134,15 +134,17 @@ class World:
         finally:
             state.close()
 
-    def explain(self, email: str) -> tuple[int, dict[str, str], list[Any]]:
-        ctx = DiagnosticContext(
+    def context(self) -> DiagnosticContext:
+        return DiagnosticContext(
             self.settings,
             now=NOW,
             credly_factory=lambda s: self.credly,
             tokens_factory=lambda s: object(),
             graph_factory=lambda s, t: self.graph,
         )
-        diagnosis = explain_user(ctx, email)
+
+    def explain(self, email: str) -> tuple[int, dict[str, str], list[Any]]:
+        diagnosis = explain_user(self.context(), email)
         statuses = {r.check_id: str(r.status) for r in diagnosis.results}
         return int(diagnosis.exit_code), statuses, [c.id for c in diagnosis.causes]
 
@@ -317,14 +319,7 @@ def test_no_badges_says_when_other_organizations_could_not_be_listed(world: Worl
         raise RuntimeError("forbidden")
 
     world.credly.list_organizations = refuse  # type: ignore[method-assign]
-    ctx = DiagnosticContext(
-        world.settings,
-        now=NOW,
-        credly_factory=lambda s: world.credly,
-        tokens_factory=lambda s: object(),
-        graph_factory=lambda s, t: world.graph,
-    )
-    diagnosis = explain_user(ctx, "bob.ray@contoso.com")
+    diagnosis = explain_user(world.context(), "bob.ray@contoso.com")
     [result] = [r for r in diagnosis.results if r.check_id == "user.badges"]
     assert result.cause == "no_badges"
     assert "cannot list the Credly organizations" in result.explanation
