@@ -215,6 +215,9 @@ class EntraService:
     # -- token --------------------------------------------------------------------------------
 
     def _token(self, request: SimRequest, segment: str) -> SimResponse:
+        stand_in = self._stand_in(request)
+        if stand_in is not None:
+            return stand_in
         tid = self._tenant(segment)
         form = request.form()
         _basic_client_auth(request, form)
@@ -291,6 +294,30 @@ class EntraService:
             },
             {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"},
         )
+
+    def _stand_in(self, request: SimRequest) -> SimResponse | None:
+        """Fault `entra_token_answer`: what a proxy, gateway or portal in front answers."""
+        answer = str(self.faults.get("entra_token_answer"))
+        echoed = request.body.decode("utf-8", "replace")
+        if answer == "echo_text":
+            return SimResponse(
+                400, f"bad request: {echoed}".encode(), {"Content-Type": "text/plain"}
+            )
+        if answer == "echo_aadsts":
+            return SimResponse.json(
+                400,
+                {
+                    "error": "weird_error",
+                    "error_description": f"AADSTS99999: Something went wrong: {echoed}",
+                    "error_codes": [99999],
+                },
+            )
+        if answer == "html_200":
+            page = "<html><body>Sign in to the guest network to continue.</body></html>"
+            return SimResponse(200, page.encode(), {"Content-Type": "text/html"})
+        if answer == "redirect_307":
+            return SimResponse.empty(307, {"Location": "https://127.0.0.2:9/oauth2/v2.0/token"})
+        return None
 
     def _check_secret(self, app: dict[str, Any], presented: str) -> None:
         now = self.clock()

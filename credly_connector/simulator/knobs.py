@@ -28,6 +28,11 @@ SERVICE_FAULTS: dict[str, Any] = {
     "unknown_badge_states": {},  # badge id -> state string sent instead of the real state
     "credly_token_lifetime_seconds": 7200,  # [3P] Doorkeeper's default, per the reference
     "entra_token_lifetime_seconds": 3599,
+    # What stands in front of the token endpoint (hardening findings H2, M1, L4): "entra"
+    # (Entra answers), "echo_text" (a gateway's 400 text page echoing the form),
+    # "echo_aadsts" (an unknown AADSTS code whose description echoes the form), "html_200" (a
+    # captive portal), "redirect_307" (a redirect to another origin).
+    "entra_token_answer": "entra",
 }
 
 
