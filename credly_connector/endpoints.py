@@ -100,8 +100,9 @@ UNSUPPORTED_CLOUDS = {
 # externalConnection.contentCategory and no person* labels, and Microsoft documents creating
 # profile sources for the global service only.
 _NO_PEOPLE_DATA = (
-    "people-data connections (contentCategory people, the person labels, profile sources) "
-    "are not in the US Government Microsoft Graph"
+    "the US Government Microsoft Graph has no people-data connections: its metadata has no "
+    "contentCategory and no person labels, and Microsoft documents profile sources for the "
+    "global service only"
 )
 PEOPLE_DATA_UNAVAILABLE: dict[Cloud, str] = {
     Cloud.USGOV: _NO_PEOPLE_DATA,

@@ -255,9 +255,7 @@ def people_data_cloud(ctx: DiagnosticContext) -> CheckResult:
     if why is None:
         return ok(f"The {cloud} cloud offers people-data connections.", evidence={"cloud": cloud})
     return fail(
-        f"credlyctl cannot set up or sync in the {cloud} cloud: {why} (Graph's US Government "
-        "v1.0 metadata has neither; profile sources are documented for the global service "
-        "only).",
+        f"credlyctl cannot set up or sync in the {cloud} cloud: {why}.",
         "Use a tenant in the global Microsoft 365 cloud. The Entra ID checks and the Credly "
         "checks still work here.",
         evidence={"cloud": cloud},
