@@ -49,9 +49,21 @@ class ParseFailure:
     column: int | None = None
 
 
+# A configuration file is a few kB; reading stops past this, so `--config /dev/zero` or a
+# mistaken multi-GB file ends with an error instead of reading forever (hardening L2).
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def read_bounded(path: Path, limit: int) -> bytes | None:
+    """At most `limit` bytes of `path`; None when it holds more."""
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    return data if len(data) <= limit else None
+
+
 def read_toml(path: Path, chosen_by: str = "--config") -> dict[str, Any] | ParseFailure:
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         return ParseFailure(
             "missing",
@@ -69,6 +81,12 @@ def read_toml(path: Path, chosen_by: str = "--config") -> dict[str, Any] | Parse
             f"Cannot read {path}: {exc.strerror or type(exc).__name__}.",
             "Check the file's permissions.",
         )
+    if data is None:
+        return ParseFailure(
+            "unreadable",
+            f"{path} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a configuration file.",
+            "Point --config or $CREDLYCTL_CONFIG at the TOML configuration file.",
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -79,6 +97,13 @@ def read_toml(path: Path, chosen_by: str = "--config") -> dict[str, Any] | Parse
         )
     try:
         return tomllib.loads(text)
+    except RecursionError:  # thousands of nested arrays or tables: no configuration looks so
+        return ParseFailure(
+            "syntax",
+            f"{path} is not valid TOML: values are nested too deeply.",
+            "A credlyctl configuration nests tables two or three levels deep; see "
+            "docs/configuration.md for a complete example.",
+        )
     except tomllib.TOMLDecodeError as exc:
         detail = str(exc)
         match = _POSITION_RE.search(detail)

@@ -37,7 +37,7 @@ CATALOGUE: dict[str, str] = {
     "CFG017": "inline secret",
     "CFG018": "file with inline secrets readable by others",
     "CFG019": "custom endpoint hosts allowed",
-    "CFG020": "CA bundle or certificate file missing",
+    "CFG020": "CA bundle or certificate file missing or unusable",
     "CFG021": "no instance defined",
     "CFG022": "unknown or ambiguous instance",
     "CFG023": "conflicting credentials",

@@ -16,11 +16,26 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from credly_connector.endpoints import Cloud, CredlyEnvironment
+
+
+def _no_nul(value: Path) -> Path:
+    # The OS cannot open such a path: say so here rather than crash where it is opened.
+    if "\x00" in str(value):
+        raise ValueError("a path cannot contain a NUL byte")
+    return value
+
+
+FilePath = Annotated[Path, AfterValidator(_no_nul)]
+
+# Finite and bounded: `inf` or 1e308 days passed validation and overflowed date arithmetic
+# later (hardening L2). Ten years between crawls, an hour per request, are far beyond use.
+MAX_INTERVAL_DAYS = 3650.0
+MAX_TIMEOUT_SECONDS = 3600.0
 
 
 class _Strict(BaseModel):
@@ -31,7 +46,7 @@ class SecretRef(_Strict):
     """Where a secret comes from. Exactly one of the three is set."""
 
     env: str | None = None
-    file: Path | None = None
+    file: FilePath | None = None
     value: str | None = Field(default=None, repr=False)  # inline; warned about
 
 
@@ -56,11 +71,11 @@ class EntraSection(_Strict):
     auth: EntraAuth | None = None  # derived from what is set when omitted
     client_secret: SecretRef | None = None
     client_secret_expires: date | None = None  # recorded by the admin, for expiry warnings
-    certificate_path: Path | None = None  # PEM holding the private key and the certificate
+    certificate_path: FilePath | None = None  # PEM holding the private key and the certificate
     certificate_password: SecretRef | None = None
     # Workload identity federation: a token file the identity provider writes (a CI job,
     # Kubernetes); $AZURE_FEDERATED_TOKEN_FILE when auth = "federated_token" and this is unset.
-    federated_token_file: Path | None = None
+    federated_token_file: FilePath | None = None
     # Managed identity: the client id of a user-assigned identity; unset = system-assigned.
     managed_identity_client_id: str | None = None
     cloud: Cloud = Cloud.GLOBAL
@@ -75,9 +90,11 @@ class GraphSection(_Strict):
 
 
 class SyncSection(_Strict):
-    incremental_interval_days: float = Field(default=1, gt=0)
-    full_interval_days: float = Field(default=7, gt=0)
-    state_dir: Path | None = None
+    incremental_interval_days: float = Field(
+        default=1, gt=0, le=MAX_INTERVAL_DAYS, allow_inf_nan=False
+    )
+    full_interval_days: float = Field(default=7, gt=0, le=MAX_INTERVAL_DAYS, allow_inf_nan=False)
+    state_dir: FilePath | None = None
     # A ceiling in items per second per connection; unset, the writer finds what Graph allows.
     max_write_rate: float | None = Field(default=None, gt=0)
     # $batch requests in flight at once; their entries share Graph's 25 concurrent operations.
@@ -89,11 +106,11 @@ class SyncSection(_Strict):
 
 
 class NetworkSection(_Strict):
-    ca_bundle: Path | None = None
+    ca_bundle: FilePath | None = None
     proxy: str | None = None
     no_proxy: str | None = None
     allow_custom_hosts: bool = False
-    timeout_seconds: float = Field(default=30, gt=0)
+    timeout_seconds: float = Field(default=30, gt=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False)
 
 
 class InstanceConfig(_Strict):

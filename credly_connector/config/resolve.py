@@ -8,6 +8,8 @@ Credly, Microsoft and secret parts live in resolve_credly, resolve_entra and res
 from __future__ import annotations
 
 import re
+import ssl
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from credly_connector.config import model as m
@@ -235,6 +237,16 @@ class _Resolver(CredlyMixin, EntraMixin):
                         "certificates, or remove it to use the system's.",
                     )
                 )
+            elif (problem := _unusable_ca_bundle(ca_bundle)) is not None:
+                self.add(
+                    error(
+                        "CFG020",
+                        self.path("network", "ca_bundle"),
+                        f"The CA bundle {ca_bundle} cannot be used: {problem}.",
+                        "Point ca_bundle at a PEM file with your organization's root "
+                        "certificates, or remove it to use the system's.",
+                    )
+                )
         # network.proxy is explicit and then the only proxy; without it the proxy variables
         # of the environment apply, read by httpx (checked here so a bad one fails early).
         proxy = section.proxy
@@ -336,3 +348,15 @@ def several_org_ids(path: str, count: int) -> Finding:
         "one Credly organization, as Microsoft's connector does.",
         "Create one instance per organization ([instances.<name>] each with its own org_id).",
     )
+
+
+def _unusable_ca_bundle(path: Path) -> str | None:
+    """Why TLS could not load `path` as CA certificates, or None when it can (hardening L2:
+    a file of random bytes passed validate-config and failed every later command)."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=str(path))
+    except ssl.SSLError:
+        return "it holds no PEM certificate"
+    except (OSError, ValueError) as exc:
+        return getattr(exc, "strerror", None) or type(exc).__name__
+    return None

@@ -5,9 +5,18 @@ from __future__ import annotations
 import os
 
 from credly_connector.config import model as m
+from credly_connector.config.files import read_bounded
 from credly_connector.config.findings import error, warning
 from credly_connector.config.resolve_base import ResolverBase
 from credly_connector.secrets import Secret
+
+# A secret is a line or a short PEM; reading stops past this, so `{ file = "/dev/zero" }` ends
+# with a finding instead of reading forever (hardening L2).
+MAX_SECRET_BYTES = 64 * 1024
+
+
+class _TooLarge(Exception):
+    pass
 
 
 class SecretsMixin(ResolverBase):
@@ -34,7 +43,12 @@ class SecretsMixin(ResolverBase):
             file = self.file_path(ref.file)
             value = ""
             try:
-                value = file.read_text(encoding="utf-8-sig").strip()
+                data = read_bounded(file, MAX_SECRET_BYTES)
+                if data is None:
+                    raise _TooLarge
+                value = data.decode("utf-8-sig").strip()
+            except _TooLarge:
+                problem = f"is larger than {MAX_SECRET_BYTES // 1024} KiB (not a secret file)"
             except FileNotFoundError:
                 problem = "does not exist"
             except (OSError, UnicodeDecodeError) as exc:

@@ -222,7 +222,9 @@ def test_https_proxy_is_honoured_unless_configured(
 
 
 def test_ca_bundle_relative_to_the_configuration(tmp_path: Path) -> None:
-    (tmp_path / "corp.pem").write_text("pem")
+    import trustme  # a real CA certificate: a file of anything else is refused (CFG020)
+
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "corp.pem"))
     settings = load_instance(_file(tmp_path, _edited(network={"ca_bundle": "corp.pem"})), None)
     assert settings.network.ca_bundle == tmp_path / "corp.pem"
 
