@@ -73,3 +73,12 @@ def test_sync_user_that_is_not_an_email_is_a_usage_error(tmp_path: Path) -> None
     assert result.returncode == 2
     assert result.stderr.startswith("Error: 'notanemail' is not an email address.")
     assert "\nHint: " in result.stderr
+
+
+@pytest.mark.parametrize("value", ["", "."])
+def test_sync_log_file_that_is_a_folder_is_a_usage_error(value: str, tmp_path: Path) -> None:
+    """Hardening L2: `--log-file ''` opened the current folder and exited 4."""
+    result = _run("sync", "--log-file", value, "--config", str(tmp_path / "none.toml"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("Error: --log-file needs a file name")
+    assert "Traceback" not in result.stderr

@@ -204,6 +204,13 @@ def sync_command(
             )
         for address in user or ():
             require_email(address, "credlyctl sync --user jane.doe@contoso.com")
+        if log_file is not None and (not str(log_file).strip() or log_file.is_dir()):
+            # `--log-file ''` is the current folder: opening it crashed with exit 4.
+            raise UsageError(
+                f"--log-file needs a file name, not {str(log_file)!r}.",
+                "Give a file to append the crawl's JSON lines to, e.g. `--log-file crawl.jsonl`.",
+                error_id="usage_log_file",
+            )
         names = instance_names(config, instance, all_instances)
         options = SyncOptions(
             kind="full" if full else ("incremental" if incremental else None),
