@@ -27,6 +27,12 @@ from credly_connector.config.resolved import InstanceSettings
 from credly_connector.diagnostics.context import DiagnosticContext, ShapeRecorder
 from credly_connector.diagnostics.registry import run_checks, verdict
 from credly_connector.errors import CredlyctlError, UsageError
+from credly_connector.localfiles import (
+    LocalFileError,
+    create_private_file,
+    ensure_folder,
+    refuse_special_file,
+)
 from credly_connector.secrets import scrub
 
 StatusProvider = Callable[[InstanceSettings], dict[str, Any]]
@@ -150,8 +156,9 @@ def write_bundle(
     stamp = ctx.now.astimezone(UTC).strftime("%Y%m%d-%H%M%S")
     name = ctx.settings.name if ctx.settings else (ctx.instance or "unconfigured")
     path = output or Path.cwd() / f"credlyctl-support-{name}-{stamp}.zip"
-    if path.is_dir():
+    if path.is_dir() and not path.is_symlink():
         path = path / f"credlyctl-support-{name}-{stamp}.zip"
+    refuse_special_file(path, "support bundle path")  # before the diagnosis, not after it
     report = BundleReport(path)
 
     results = run_checks(ctx)
@@ -202,14 +209,25 @@ Secrets and e-mail addresses are removed from every file.
 
 
 def _write_zip(path: Path, documents: dict[str, Any], log_text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write `path.partial`, then rename it over `path`: a reader never sees half a zip.
+
+    A symlink, FIFO or device at either path is refused, never followed or replaced (writing
+    `-o /dev/full` as root would otherwise replace the device node).
+    """
+    ensure_folder(path.parent, "folder for the support bundle")
+    refuse_special_file(path, "support bundle path")
     partial = path.with_name(path.name + ".partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, document in documents.items():
-            text = json.dumps(document, indent=2, default=str, ensure_ascii=False)
-            archive.writestr(name, redact(text) + "\n")
-        if log_text:
-            archive.writestr("crawl-log.jsonl", redact(log_text))
-        archive.writestr("README.txt", _README)
-    os.replace(partial, path)
+    fd = create_private_file(partial, "support bundle")
+    try:
+        with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for name, document in documents.items():
+                text = json.dumps(document, indent=2, default=str, ensure_ascii=False)
+                zipped.writestr(name, redact(text) + "\n")
+            if log_text:
+                zipped.writestr("crawl-log.jsonl", redact(log_text))
+            zipped.writestr("README.txt", _README)
+        refuse_special_file(path, "support bundle path")
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise LocalFileError.from_os_error(exc, path, "support bundle") from None

@@ -6,12 +6,14 @@ defence so a secret can never reach the file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from credly_connector.localfiles import LocalFileError, ensure_folder
 from credly_connector.secrets import scrub
 
 
@@ -20,8 +22,7 @@ class CrawlLog:
         self._lock = threading.Lock()
         self._file: TextIO | None = None
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = path.open("a", encoding="utf-8")
+            self._file = _open_log(path)
 
     def event(self, name: str, **fields: Any) -> None:
         if self._file is None:
@@ -30,10 +31,29 @@ class CrawlLog:
         record.update(fields)
         line = scrub(json.dumps(record, default=str, ensure_ascii=False))
         with self._lock:
-            self._file.write(line + "\n")
-            self._file.flush()
+            try:
+                self._file.write(line + "\n")
+                self._file.flush()
+            except OSError as exc:
+                raise LocalFileError.from_os_error(exc, Path(self._file.name), "log file") from None
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            file, self._file = self._file, None
+            with contextlib.suppress(OSError):  # a failed write was already reported
+                file.close()
+
+
+def _open_log(path: Path) -> TextIO:
+    """Open the log for appending, or say what is wrong with the path (exit 2, not a bug)."""
+    if str(path) in ("", ".") or path.is_dir():
+        raise LocalFileError(
+            f"--log-file must name a file, not a folder ({str(path) or 'an empty path'}).",
+            "Give a file path, e.g. `--log-file sync.jsonl`.",
+            error_id="log_file_is_folder",
+        )
+    ensure_folder(path.parent, "log folder")
+    try:
+        return path.open("a", encoding="utf-8")
+    except OSError as exc:
+        raise LocalFileError.from_os_error(exc, path, "log file") from None

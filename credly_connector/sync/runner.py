@@ -38,6 +38,7 @@ from credly_connector.sync.state import (
     SyncLock,
     SyncState,
     UnmatchedBadgeRecord,
+    lock_path,
     open_readonly,
     open_state,
     state_path,
@@ -147,7 +148,7 @@ class SyncRunner:
         self._sleep = sleep
         self.log = CrawlLog(options.log_file)
         self.path = state_path(settings.sync.state_dir, settings.name)
-        self.lock = SyncLock(settings.sync.state_dir / f"{settings.name}.lock")
+        self.lock = SyncLock(lock_path(settings.sync.state_dir, settings.name))
 
     def warn(self, report: SyncReport, message: str) -> None:
         report.warnings.append(message)
@@ -161,7 +162,7 @@ class SyncRunner:
                 return self._run_dry()
             self.lock.acquire(self.settings.name)
             try:
-                state = open_state(self.path, self.settings.name)
+                state = open_state(self.path, self.settings.name, locked=True)
                 try:
                     return self._run(state)
                 finally:
@@ -373,6 +374,9 @@ class SyncRunner:
             report.write = self._write(state, crawl_id, plan, hold_deletes=bool(held))
         except CredlyctlError as exc:
             report.error = exc
+        except KeyboardInterrupt:
+            self._record_interrupted(state, crawl_id, report)
+            raise
         finally:
             report.ended_at = self.clock()
             report.requests = _reads(self.clients)
@@ -423,6 +427,22 @@ class SyncRunner:
             "crawl_end", crawl=crawl_id, outcome=outcome, counts=report.counts(), errors=errors
         )
         return report
+
+    def _record_interrupted(self, state: SyncState, crawl_id: int, report: SyncReport) -> None:
+        """Ctrl+C: say so in the state (best effort; a crawl left `running` reads the same)."""
+        message = "Stopped by the user (Ctrl+C) before the crawl completed."
+        hint = "Run `credlyctl sync` again; it resumes where this one stopped."
+        self.log.event("crawl_end", crawl=crawl_id, outcome="interrupted", message=message)
+        try:
+            with _STATE_LOCK:
+                state.finish_crawl(
+                    crawl_id,
+                    "interrupted",
+                    {**report.counts(), "duration_seconds": report.duration_seconds},
+                    [{"message": message, "hint": hint, "id": "interrupted"}],
+                )
+        except CredlyctlError:
+            pass
 
     # ---- the accidental-delete guard -------------------------------------------------------
 

@@ -18,7 +18,7 @@ Never stores a secret: only ids, addresses, hashes, counts and error messages.
 
 from __future__ import annotations
 
-import fcntl
+import contextlib
 import json
 import os
 import sqlite3
@@ -29,7 +29,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from credly_connector.errors import UsageError
+from credly_connector.localfiles import LocalFileError, ensure_folder, refuse_special_file
 from credly_connector.secrets import scrub
 from credly_connector.sync.records import BadgeObservation, ItemRecord
 
@@ -160,25 +163,51 @@ class UnmatchedBadgeRecord:
     last_name: str | None
 
 
+# What a crawl left `running` by a process that died says, wherever it is read.
+DIED = {
+    "id": "interrupted",
+    "message": "The process running this crawl stopped before the crawl completed (killed, "
+    "crashed, or the machine restarted).",
+    "hint": "Run `credlyctl sync` again; it resumes where that crawl stopped.",
+}
+
+
 def state_path(state_dir: Path, instance: str) -> Path:
     return state_dir / f"{instance}.sqlite3"
 
 
+def lock_path(state_dir: Path, instance: str) -> Path:
+    return state_dir / f"{instance}.lock"
+
+
+# A sync that finds the lock taken waits this long before it refuses: `status` probes the lock
+# by taking it for an instant, which must never make a real sync fail.
+LOCK_WAIT_SECONDS = 3.0
+
+
 class SyncLock:
-    """An OS file lock per instance: released by the kernel when the holder dies."""
+    """An OS file lock per instance (filelock: flock on POSIX, msvcrt on Windows).
+
+    The kernel releases it when the holder dies, so a killed sync never leaves a stale lock.
+    The holder's process id goes to a separate file, for the message a second sync prints.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fd: int | None = None
+        self._lock: FileLock | None = None
 
-    def acquire(self, instance: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+    @property
+    def _owner_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".pid")
+
+    def acquire(self, instance: str, wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
+        ensure_folder(self.path.parent, "state folder")
+        refuse_special_file(self.path, "lock file")
+        lock = FileLock(self.path, timeout=wait_seconds)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
-            os.close(fd)
+            lock.acquire(poll_interval=0.02)
+        except Timeout:
+            holder = self._read_owner()
             pid = f" (process {holder})" if holder.isdigit() else ""
             raise UsageError(
                 f"Another sync of instance '{instance}' is running{pid}.",
@@ -186,36 +215,92 @@ class SyncLock:
                 "instance at the same time is refused.",
                 error_id="sync_locked",
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode("ascii"), 0)
-        self._fd = fd
+        except OSError as exc:
+            raise LocalFileError.from_os_error(exc, self.path, "lock file") from None
+        self._lock = lock
+        # Without it, only the message of a refused second sync loses the process id.
+        with contextlib.suppress(OSError):
+            self._owner_path.write_text(str(os.getpid()), encoding="ascii")
+
+    def _read_owner(self) -> str:
+        try:
+            return self._owner_path.read_text(encoding="ascii", errors="replace").strip()[:16]
+        except OSError:
+            return ""
 
     def held_elsewhere(self) -> bool:
-        """True when another process holds the lock right now (without taking it)."""
-        if not self.path.exists():
+        """True when another process holds the lock right now.
+
+        Probing takes the lock for an instant; a sync starting at that moment waits
+        (`LOCK_WAIT_SECONDS`) instead of failing. An unusable lock path counts as not held.
+        """
+        if not self.path.is_file():
             return False
-        fd = os.open(self.path, os.O_RDWR)
+        probe = FileLock(self.path, timeout=0)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+            probe.acquire()
+        except Timeout:
             return True
-        finally:
-            os.close(fd)  # closing drops a lock we may just have taken
+        except OSError:
+            return False
+        probe.release()
         return False
 
     def release(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+class StateStoreError(LocalFileError):
+    """The state database cannot be read or written: full disk, permissions or corruption."""
+
+    @classmethod
+    def from_sqlite(cls, exc: sqlite3.Error, path: Path) -> StateStoreError:
+        text = str(exc)
+        lowered = text.lower()
+        if "full" in lowered:
+            return cls(
+                f"The state database {path} cannot be written: the disk is full ({text}).",
+                "Free disk space and run the command again; the next sync resumes where this "
+                "one stopped (nothing already confirmed is lost).",
+                error_id="disk_full",
+            )
+        if "readonly" in lowered or "read-only" in lowered or "unable to open" in lowered:
+            return cls(
+                f"The state database {path} cannot be written ({text}).",
+                f"Give the account that runs credlyctl write access to {path} and its folder "
+                "(the database keeps -wal and -shm files next to it).",
+                error_id="state_not_writable",
+            )
+        if "locked" in lowered or "busy" in lowered:
+            return cls(
+                f"The state database {path} is busy ({text}).",
+                "Another program holds it open (a backup or a database browser?): close it "
+                "and run the command again.",
+                error_id="state_busy",
+            )
+        return cls(
+            f"The state database {path} is damaged ({text}).",
+            "Move it aside (keep it for a support request); the next full crawl rebuilds it "
+            "(see docs/sync.md, missing state).",
+            error_id="state_unreadable",
+        )
 
 
 class SyncState:
-    """The state database of one instance. Open with `open_state` or `open_readonly`."""
+    """The state database of one instance. Open with `open_state` or `open_readonly`.
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    `locked`: this process holds the sync lock, so a crawl marked `running` that it did not
+    begin belongs to a process that died. Without the lock, a `running` crawl is believed only
+    while another process holds the lock. Otherwise it reads as `interrupted`, everywhere.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, locked: bool = False) -> None:
         self._conn = conn
         self.path = path
+        self._locked = locked
+        self._own_crawl: int | None = None  # the crawl this process began
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -224,15 +309,29 @@ class SyncState:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._conn:
-            yield self._conn
+        try:
+            with self._conn:
+                yield self._conn
+        except sqlite3.Error as exc:
+            raise StateStoreError.from_sqlite(exc, self.path) from None
+
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return list(self._conn.execute(sql, tuple(params)))
+        except sqlite3.Error as exc:
+            raise StateStoreError.from_sqlite(exc, self.path) from None
+
+    def _row(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
 
     @property
     def schema_version(self) -> int:
-        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        row = self._row("PRAGMA user_version")
+        return int(row[0]) if row else 0
 
     def get_meta(self, key: str) -> str | None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._row("SELECT value FROM meta WHERE key = ?", (key,))
         return str(row[0]) if row else None
 
     def set_meta(self, key: str, value: str) -> None:
@@ -245,7 +344,12 @@ class SyncState:
 
     @property
     def is_new(self) -> bool:
-        """True until a crawl has written to Graph or completed with this state."""
+        """True until a full crawl has reached its end with this state.
+
+        While true, full crawls run the missing-state clean-up (docs/sync.md). Only the end of
+        a full crawl clears it, never its first write: a crawl killed halfway through the
+        clean-up leaves it pending, and the next full crawl plans it again.
+        """
         return self.get_meta("first_write") is None
 
     # ---- crawls ----------------------------------------------------------------------------
@@ -254,13 +358,15 @@ class SyncState:
         with self._tx() as tx:
             # A crawl still "running" here belongs to a process that died: the lock is ours.
             tx.execute(
-                "UPDATE crawls SET outcome = 'interrupted' WHERE outcome = 'running'",
+                "UPDATE crawls SET outcome = 'interrupted', errors = ? WHERE outcome = 'running'",
+                (json.dumps([DIED]),),
             )
             cursor = tx.execute(
                 "INSERT INTO crawls (kind, started_at, outcome) VALUES (?, ?, 'running')",
                 (kind, _iso(now or utcnow())),
             )
-            return int(cursor.lastrowid or 0)
+            self._own_crawl = int(cursor.lastrowid or 0)
+            return self._own_crawl
 
     def finish_crawl(
         self,
@@ -290,10 +396,11 @@ class SyncState:
                     )
                 else:
                     tx.execute("DELETE FROM delta WHERE name = 'users'")
-            if outcome in ("succeeded", "partial", "deletes_held"):
-                # A crawl that reached the end is a baseline even if it wrote nothing: no later
-                # crawl needs the missing-state clean-up (held clean-ups have rows, see
-                # `hold_deletes`).
+            kind = tx.execute("SELECT kind FROM crawls WHERE id = ?", (crawl_id,)).fetchone()
+            if outcome in ("succeeded", "partial", "deletes_held") and kind and kind[0] == "full":
+                # A full crawl that reached the end is a baseline even if it wrote nothing: no
+                # later crawl needs the missing-state clean-up (held clean-ups have rows, see
+                # `hold_deletes`). Incremental and --user crawls never see every user.
                 tx.execute(
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('first_write', ?)",
                     (_iso(now or utcnow()),),
@@ -309,7 +416,26 @@ class SyncState:
                 ),
             )
 
-    def _crawl(self, row: sqlite3.Row) -> CrawlRecord:
+    def _sync_alive(self) -> bool:
+        return SyncLock(lock_path(self.path.parent, self.path.stem)).held_elsewhere()
+
+    def _as_read_now(self, row: sqlite3.Row) -> dict[str, Any]:
+        """A `running` crawl whose process died (the lock is free) reads as `interrupted`."""
+        if row["outcome"] != "running" or row["id"] == self._own_crawl:
+            return dict(zip(row.keys(), row, strict=True))
+        if not self._locked and self._sync_alive():
+            return dict(zip(row.keys(), row, strict=True))
+        # The lock was free: the crawl either died or finished since we read it (a sync
+        # writes its outcome before it releases the lock). Read it again to tell which.
+        again = self._row("SELECT * FROM crawls WHERE id = ?", (row["id"],)) or row
+        fields = dict(zip(again.keys(), again, strict=True))
+        if fields["outcome"] == "running":
+            fields["outcome"] = "interrupted"
+            fields["errors"] = json.dumps([DIED])
+        return fields
+
+    def _crawl(self, found: sqlite3.Row) -> CrawlRecord:
+        row = self._as_read_now(found)
         started = _parse(row["started_at"])
         assert started is not None
         return CrawlRecord(
@@ -334,11 +460,11 @@ class SyncState:
             sql += " AND outcome = 'succeeded'"
         elif successful is False:
             sql += " AND outcome != 'succeeded'"
-        row = self._conn.execute(sql + " ORDER BY id DESC LIMIT 1", params).fetchone()
+        row = self._row(sql + " ORDER BY id DESC LIMIT 1", params)
         return self._crawl(row) if row else None
 
     def crawl_history(self, n: int = 10) -> list[CrawlRecord]:
-        rows = self._conn.execute("SELECT * FROM crawls ORDER BY id DESC LIMIT ?", (n,))
+        rows = self._rows("SELECT * FROM crawls ORDER BY id DESC LIMIT ?", (n,))
         return [self._crawl(row) for row in rows]
 
     def full_cycle_start(self) -> datetime | None:
@@ -374,10 +500,10 @@ class SyncState:
         )
 
     def items(self) -> dict[str, ItemRecord]:
-        return {r["item_id"]: self._item(r) for r in self._conn.execute("SELECT * FROM items")}
+        return {r["item_id"]: self._item(r) for r in self._rows("SELECT * FROM items")}
 
     def item_for_user(self, user_id: str) -> ItemRecord | None:
-        row = self._conn.execute("SELECT * FROM items WHERE user_id = ?", (user_id,)).fetchone()
+        row = self._row("SELECT * FROM items WHERE user_id = ?", (user_id,))
         return self._item(row) if row else None
 
     def mark_intents(self, ops: Iterable[tuple[str, str, str, str | None]]) -> None:
@@ -388,10 +514,6 @@ class SyncState:
                 "ON CONFLICT(item_id) DO UPDATE SET hash = NULL, intent = excluded.intent, "
                 "upn = COALESCE(excluded.upn, items.upn)",
                 ((item_id, user_id, upn, op) for item_id, user_id, op, upn in ops),
-            )
-            tx.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('first_write', ?)",
-                (_iso(utcnow()),),
             )
 
     def hold_deletes(self, ops: Iterable[tuple[str, str, str | None]]) -> None:
@@ -489,11 +611,11 @@ class SyncState:
         )
 
     def badge(self, badge_id: str) -> BadgeRecord | None:
-        row = self._conn.execute("SELECT * FROM badges WHERE id = ?", (badge_id,)).fetchone()
+        row = self._row("SELECT * FROM badges WHERE id = ?", (badge_id,))
         return self._badge(row) if row else None
 
     def badges_for_email(self, email: str) -> list[BadgeRecord]:
-        rows = self._conn.execute(
+        rows = self._rows(
             "SELECT * FROM badges WHERE recipient_email = ? ORDER BY id", (email.strip().lower(),)
         )
         return [self._badge(row) for row in rows]
@@ -533,7 +655,7 @@ class SyncState:
     # ---- users snapshot and delta link -----------------------------------------------------
 
     def users_snapshot(self) -> dict[str, dict[str, Any]]:
-        rows = self._conn.execute("SELECT id, data FROM users")
+        rows = self._rows("SELECT id, data FROM users")
         return {str(r["id"]): json.loads(r["data"]) for r in rows}
 
     def snapshot_users_mentioning(self, text: str) -> list[dict[str, Any]]:
@@ -548,7 +670,7 @@ class SyncState:
         return [json.loads(r["data"]) for r in rows]
 
     def delta_link(self) -> str | None:
-        row = self._conn.execute("SELECT link FROM delta WHERE name = 'users'").fetchone()
+        row = self._row("SELECT link FROM delta WHERE name = 'users'")
         return str(row[0]) if row else None
 
 
@@ -586,19 +708,35 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             conn.execute(f"PRAGMA user_version = {step}")
 
 
-def open_state(path: Path, instance: str) -> SyncState:
-    """Open (creating and migrating as needed) the state database for writing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    """`PRAGMA quick_check`: a damaged database is refused up front, never trusted.
+
+    quick_check reads every page (no index cross-check), about 10 ms per 10,000 items, so a
+    corrupted file stops `status` from saying OK and stops a sync before it writes anything.
+    """
+    problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(3)")]
+    if problems != ["ok"]:
+        raise sqlite3.DatabaseError("; ".join(problems))
+
+
+def open_state(path: Path, instance: str, *, locked: bool = False) -> SyncState:
+    """Open (creating and migrating as needed) the state database for writing.
+
+    `locked`: the caller holds the instance's sync lock (see `SyncState`).
+    """
+    ensure_folder(path.parent, "state folder")
+    refuse_special_file(path, "state database")
     try:
         conn = _connect(path, readonly=False)
-        _migrate(conn, path)
-    except sqlite3.DatabaseError as exc:
-        raise UsageError(
-            f"The state database {path} cannot be used ({exc}).",
-            "Move it aside; the next full crawl rebuilds it (see docs/sync.md, missing state).",
-            error_id="state_unreadable",
-        ) from None
-    state = SyncState(conn, path)
+        try:
+            _check_integrity(conn, path)
+            _migrate(conn, path)
+        except BaseException:
+            conn.close()
+            raise
+    except sqlite3.Error as exc:
+        raise StateStoreError.from_sqlite(exc, path) from None
+    state = SyncState(conn, path, locked=locked)
     if state.get_meta("instance") is None:
         state.set_meta("instance", instance)
         state.set_meta("created_at", _iso(utcnow()) or "")
@@ -609,15 +747,17 @@ def open_readonly(path: Path) -> SyncState | None:
     """For status, dry runs and diagnostics: None when no state exists yet."""
     if not path.exists():
         return None
+    refuse_special_file(path, "state database")
     try:
         conn = _connect(path, readonly=True)
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    except sqlite3.DatabaseError as exc:
-        raise UsageError(
-            f"The state database {path} cannot be read ({exc}).",
-            "Move it aside; the next full crawl rebuilds it.",
-            error_id="state_unreadable",
-        ) from None
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            _check_integrity(conn, path)
+        except BaseException:
+            conn.close()
+            raise
+    except sqlite3.Error as exc:
+        raise StateStoreError.from_sqlite(exc, path) from None
     if version != SCHEMA_VERSION:
         # An older file is migrated by the next sync; reading it with today's queries may fail.
         conn.close()
@@ -627,6 +767,5 @@ def open_readonly(path: Path) -> SyncState | None:
                 "Upgrade credlyctl.",
                 error_id="state_too_new",
             )
-        state = open_state(path, path.stem)
-        return state
+        return open_state(path, path.stem)
     return SyncState(conn, path)

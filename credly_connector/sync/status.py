@@ -14,7 +14,13 @@ from credly_connector.exit_codes import ExitCode
 from credly_connector.sync.clients import build_clients
 from credly_connector.sync.connection import connection_state
 from credly_connector.sync.schedule import schedule_for
-from credly_connector.sync.state import CrawlRecord, SyncLock, open_readonly, state_path
+from credly_connector.sync.state import (
+    CrawlRecord,
+    SyncLock,
+    lock_path,
+    open_readonly,
+    state_path,
+)
 
 
 def _crawl(crawl: CrawlRecord | None) -> dict[str, Any] | None:
@@ -36,6 +42,7 @@ def instance_status(settings: InstanceSettings) -> dict[str, Any]:
     finally:
         clients.close()
     path = state_path(settings.sync.state_dir, settings.name)
+    lock = SyncLock(lock_path(settings.sync.state_dir, settings.name))
     state = open_readonly(path)
     try:
         schedule = schedule_for(state, settings.sync)
@@ -52,17 +59,21 @@ def instance_status(settings: InstanceSettings) -> dict[str, Any]:
         for e in c.errors
     ][:10]
     last = history[0] if history else None
-    problems = connection["state"] != "ready" or (
-        last is not None and last.outcome not in ("succeeded", "running")
+    # A crawl running now is judged by the one before it; a `running` crawl whose process
+    # died already reads as `interrupted` (state.py). Until a full crawl completes, there is
+    # a problem to report (exit 1), whatever the last crawl was.
+    settled = next((c for c in history if c.outcome != "running"), None)
+    problems = (
+        connection["state"] != "ready"
+        or schedule.last_full is None
+        or (settled is not None and settled.outcome != "succeeded")
     )
     code = ExitCode.REMOTE if remote_failed else (ExitCode.PROBLEMS if problems else ExitCode.OK)
     return {
         "instance": settings.name,
         "state_path": str(path),
         "connection": connection,
-        "sync_running": SyncLock(
-            settings.sync.state_dir / f"{settings.name}.lock"
-        ).held_elsewhere(),
+        "sync_running": lock.held_elsewhere(),
         "items": items,
         "last_crawl": _crawl(last),
         "last_full_crawl": _crawl(schedule.last_full),

@@ -65,7 +65,8 @@ def test_intent_clears_hash_until_the_result_is_recorded(tmp_path: Path) -> None
     assert state.items()["i1"].hash is None and state.items()["i1"].upn == "a@c.com"
     state.record_results(crawl, written=[], deleted=["i1"], failed=[])
     assert state.item_for_user("u1") is None
-    assert not state.is_new
+    # Writing is not completing: only the end of a full crawl ends the missing-state period (H1).
+    assert state.is_new
 
 
 def test_crawl_history_and_last_crawl_filters(tmp_path: Path) -> None:
@@ -138,7 +139,7 @@ def test_lock_refuses_a_second_holder_and_is_released_on_death(tmp_path: Path) -
             "-c",
             "import sys, time; from pathlib import Path;"
             "from credly_connector.sync.state import SyncLock;"
-            f"SyncLock(Path({str(lock_path)!r})).acquire('contoso');"
+            f"lock = SyncLock(Path({str(lock_path)!r})); lock.acquire('contoso');"
             "print('locked', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,

@@ -72,8 +72,10 @@ def status_command(
 ) -> None:
     """Connection state, last full and incremental crawls, next crawl due, recent errors.
 
-    Exit 0 when the connection is ready and the last crawl succeeded, 1 otherwise (including a
-    crawl that held its deletions back), 3 when Graph could not be reached.
+    Exit 0 when the connection is ready, a full crawl has completed and the last crawl
+    succeeded; 1 otherwise (no crawl completed yet, the last crawl interrupted, failed or
+    holding its deletions back), 3 when Graph could not be reached. A crawl still marked
+    running whose process died shows as interrupted.
     """
 
     def body() -> Outcome:
