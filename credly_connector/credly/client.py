@@ -35,6 +35,9 @@ READ_SCOPE = "issued_badges"
 DEFAULT_TOKEN_LIFETIME = 7200.0  # Doorkeeper's default, used when expires_in is missing
 RENEW_MARGIN = 120.0  # renew this long before expiry so a request never carries a dying token
 MALFORMED_ATTEMPTS = 3
+# 1,000,000 badges at Credly's 50 per page: far beyond any organization. A `total_pages` or a
+# chain of `next_page_url`s longer than this is a server fault, reported instead of read forever.
+MAX_BADGE_PAGES = 20_000
 AUTH_TOKEN_LIFETIME_DAYS = 180
 
 Sleep = Callable[[float], None]
@@ -131,7 +134,7 @@ class CredlyClient(MeteredClient):
         # Pages are parsed as they arrive so raw JSON never piles up (80,000 badges as raw
         # dicts would cost hundreds of MB).
         first = self._get_json(base, kind="credly.badges", params=params, org_path=True)
-        total_pages = _total_pages(first)
+        total_pages = _credible_total_pages(first)
         pages: dict[int, list[Badge]] = {1: _badges(first)}
         next_url = self._next_page(first)
         del first
@@ -153,6 +156,8 @@ class CredlyClient(MeteredClient):
         number = max(pages)
         while next_url and next_url not in seen:
             seen.add(next_url)
+            if number >= MAX_BADGE_PAGES:
+                raise _too_many_pages(number + 1, first_page=None)
             document = self._get_json(next_url, kind="credly.badges", org_path=True)
             number += 1
             pages[number] = _badges(document)
@@ -440,6 +445,35 @@ def _total_pages(document: Mapping[str, Any]) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
             return value
     return None
+
+
+def _credible_total_pages(document: Mapping[str, Any]) -> int | None:
+    """`total_pages`, capped by what `total_count` allows: an absurd figure is not read.
+
+    A count that pages shifted by (badges issued mid-read) is caught up by following
+    `next_page_url` from the last page, so the cap loses nothing.
+    """
+    total = _total_pages(document)
+    if total is None:
+        return None
+    metadata = document.get("metadata")
+    count = metadata.get("total_count") if isinstance(metadata, dict) else None
+    per = metadata.get("per") if isinstance(metadata, dict) else None
+    if not (isinstance(per, int) and per > 0):
+        per = len(document.get("data") or []) or None
+    if isinstance(count, int) and count >= 0 and per:
+        total = min(total, -(-count // per) + 1)
+    if total > MAX_BADGE_PAGES:
+        raise _too_many_pages(total, first_page=document)
+    return total
+
+
+def _too_many_pages(pages: int, first_page: Any) -> CredlyUnavailable:
+    return _malformed(
+        f"it reports {pages} or more pages of badges, more than credlyctl reads "
+        f"({MAX_BADGE_PAGES} pages, 1,000,000 badges)",
+        first_page,
+    )
 
 
 def _number(value: Any) -> float | None:

@@ -117,6 +117,7 @@ class GraphClient(MeteredClient):
         params: dict[str, str] | None = None if delta_link else {"$select": USER_SELECT}
         users: list[DirectoryUser] = []
         removed: list[tuple[str, str]] = []
+        seen: set[str] = set()
         while url:
             try:
                 document = self._json(
@@ -143,7 +144,7 @@ class GraphClient(MeteredClient):
                     removed.append((str(item.get("id") or ""), str(reason or "deleted")))
                 else:
                     users.append(DirectoryUser.from_graph(item))
-            next_link = _link(document, "@odata.nextLink")
+            next_link = _next_page(document, seen, "/users/delta")
             if next_link:
                 url = next_link
                 continue
@@ -154,6 +155,8 @@ class GraphClient(MeteredClient):
                     "the last page of /users/delta carried no deltaLink",
                     "Retry later; a full crawl will be used meanwhile.",
                 )
+            # Checked before it is stored: a foreign link would break every later crawl.
+            ensure_same_origin(final, self.base, what="Graph delta link")
             return DeltaResult(users=users, removed=removed, delta_link=final)
         raise GraphUnavailable("malformed", "empty delta answer")  # pragma: no cover
 
@@ -240,12 +243,13 @@ class GraphClient(MeteredClient):
     def _paged_users(self, query: dict[str, str]) -> Iterator[DirectoryUser]:
         url: str | None = "/users"
         params: dict[str, str] | None = query
+        seen: set[str] = set()
         while url:
             document = self._json("GET", url, kind="graph.users", perm=PERM_USERS, params=params)
             params = None  # the nextLink carries the query
             for item in _value(document):
                 yield DirectoryUser.from_graph(item)
-            url = _link(document, "@odata.nextLink")
+            url = _next_page(document, seen, "/users")
 
     # ---- connections ------------------------------------------------------------------
 
@@ -666,6 +670,23 @@ def _value(document: Any) -> list[dict[str, Any]]:
 def _link(document: Any, key: str) -> str | None:
     link = document.get(key) if isinstance(document, dict) else None
     return link if isinstance(link, str) and link else None
+
+
+def _next_page(document: Any, seen: set[str], listing: str) -> str | None:
+    """The page's nextLink; a link already followed (a loop) is a server fault, not the end.
+
+    Stopping quietly would leave the listing short, and a short user list plans deletions.
+    """
+    link = _link(document, "@odata.nextLink")
+    if link is not None:
+        if link in seen:
+            raise GraphUnavailable(
+                "malformed",
+                f"Graph's {listing} pages loop (a nextLink pointed back to a page already read)",
+                "Retry later; if it persists, report it with `credlyctl support-bundle`.",
+            )
+        seen.add(link)
+    return link
 
 
 def _segment(value: str) -> str:
