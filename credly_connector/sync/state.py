@@ -182,7 +182,7 @@ def lock_path(state_dir: Path, instance: str) -> Path:
 
 # A sync that finds the lock taken waits this long before it refuses: `status` probes the lock
 # by taking it for an instant, which must never make a real sync fail.
-LOCK_WAIT_SECONDS = 3.0
+LOCK_WAIT_SECONDS = 1.0
 
 
 class SyncLock:

@@ -129,8 +129,8 @@ def test_sync_before_setup_explains_the_connection_state(
 def test_a_second_sync_of_the_same_instance_refuses_while_the_first_completes(
     big_sim: Simulator, tmp_path: Path
 ) -> None:
-    # Five seconds between batches: time for the second attempts to run.
-    config = configure(big_sim, tmp_path, max_write_rate=4, write_concurrency=1)
+    # Ten seconds between batches: time for the second attempts (each waits LOCK_WAIT_SECONDS).
+    config = configure(big_sim, tmp_path, max_write_rate=2, write_concurrency=1)
     assert cli(config, "setup").returncode == 0
     first = cli_popen(config, "sync", "--json")
     wait_for(lambda: batches(big_sim) >= 1, first)
