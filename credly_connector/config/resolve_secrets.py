@@ -6,7 +6,7 @@ import os
 
 from credly_connector.config import model as m
 from credly_connector.config.files import read_bounded
-from credly_connector.config.findings import error, warning
+from credly_connector.config.findings import error, info, warning
 from credly_connector.config.resolve_base import ResolverBase
 from credly_connector.secrets import Secret
 
@@ -17,6 +17,11 @@ MAX_SECRET_BYTES = 64 * 1024
 
 class _TooLarge(Exception):
     pass
+
+
+def mode_bits_control_access() -> bool:
+    """POSIX mode bits say who may read a file; on Windows the ACL does (not checked)."""
+    return os.name != "nt"
 
 
 class SecretsMixin(ResolverBase):
@@ -88,10 +93,24 @@ class SecretsMixin(ResolverBase):
 
     def check_file_mode(self, path: str) -> None:
         mode = self.ctx.file_mode
-        if mode is None or os.name == "nt" or not mode & 0o077:
+        if mode is None or len(self.inline_secret_paths) > 1:
+            return  # one finding per instance is enough
+        if not mode_bits_control_access():
+            # Windows: who may read a file is its ACL; st_mode only says read-only or not.
+            self.add(
+                info(
+                    "CFG018",
+                    path,
+                    f"{self.ctx.config_path} holds an inline secret; on Windows credlyctl "
+                    "cannot tell from the file mode who may read it (that is the file's ACL).",
+                    f"Check it with `icacls {self.ctx.config_path}` (only you and "
+                    "administrators should have access), or move the secret to an environment "
+                    "variable or a file.",
+                )
+            )
             return
-        if len(self.inline_secret_paths) > 1:
-            return  # one warning per instance is enough
+        if not mode & 0o077:
+            return
         self.add(
             warning(
                 "CFG018",

@@ -82,6 +82,7 @@ def write_private(path: Path, text: str, *, force: bool) -> bool:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
+            # portable: on Windows chmod only sets the read-only flag (off here)
             os.chmod(temp, 0o600)
             os.replace(temp, path)
         except BaseException:

@@ -100,6 +100,7 @@ def prepare_certificates(
         client_key = _pooled_key(next(positions)) if spec.get("wrong_key") else key
         path = folder / f"{app['app_id']}-{name}.pem"
         path.write_bytes(_key_pem(client_key) + cert_pem)
+        # portable: on Windows chmod only sets the read-only flag (off here)
         path.chmod(0o600)
         paths[name] = path
         records.append(

@@ -204,6 +204,7 @@ class Simulator:
         if not path.exists():
             path.touch(mode=0o600)
             path.write_text(value, encoding="utf-8")
+        # portable: on Windows chmod only sets the read-only flag (off here)
         path.chmod(0o600)
         return path
 

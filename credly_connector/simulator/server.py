@@ -320,6 +320,7 @@ def server_context(cert_pem: bytes, key_pem: bytes, workdir: Any) -> ssl.SSLCont
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     path = workdir / "server.pem"
     path.write_bytes(key_pem + cert_pem)
+    # portable: on Windows chmod only sets the read-only flag (off here)
     path.chmod(0o600)
     context.load_cert_chain(str(path))
     return context
