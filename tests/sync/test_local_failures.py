@@ -20,13 +20,16 @@ from credly_connector.errors import UsageError
 from credly_connector.exit_codes import ExitCode
 from credly_connector.localfiles import LocalFileError
 from credly_connector.sync.log import CrawlLog
+from credly_connector.simulator.runner import Simulator
 from credly_connector.sync.state import (
     StateStoreError,
     SyncLock,
     SyncState,
     open_readonly,
     open_state,
+    state_path,
 )
+from tests.sync.simhelpers import cli, configure, do_setup, settings_of
 
 
 def _filled(path: Path, items: int = 3000) -> None:
@@ -237,3 +240,26 @@ def test_bundle_replaces_an_old_regular_file(tmp_path: Path) -> None:
 
 def test_every_local_failure_is_a_usage_error() -> None:
     assert issubclass(LocalFileError, UsageError) and issubclass(StateStoreError, LocalFileError)
+
+
+@pytest.mark.integration
+def test_commands_on_a_corrupted_database_say_so_and_write_nothing(
+    fresh_sim: Simulator, tmp_path: Path
+) -> None:
+    config = configure(fresh_sim, tmp_path)
+    do_setup(settings_of(config))
+    assert cli(config, "sync").returncode == 0
+    path = state_path(tmp_path / "state", "demo")
+    _filled(path)  # enough pages that the middle one holds rows
+    _corrupt_the_middle(path)
+    fresh_sim.clear_request_log()
+    for command in (("status",), ("sync", "--full"), ("sync", "--dry-run")):
+        result = cli(config, *command)
+        assert result.returncode == 2, (command, result.stdout, result.stderr)
+        assert "Error: The state database" in result.stderr and "Hint: Move it aside" in result.stderr
+        assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    # diagnose reports it as the result of the last-crawl check, never as OK.
+    diagnosed = cli(config, "diagnose", "--only", "sync.last_crawl")
+    assert diagnosed.returncode != 0
+    assert "The state database" in diagnosed.stdout and "Move it aside" in diagnosed.stdout
+    assert not any(e.path.endswith("/$batch") for e in fresh_sim.request_log())
