@@ -19,8 +19,8 @@ from credly_connector import localfiles
 from credly_connector.errors import UsageError
 from credly_connector.exit_codes import ExitCode
 from credly_connector.localfiles import LocalFileError
-from credly_connector.sync.log import CrawlLog
 from credly_connector.simulator.runner import Simulator
+from credly_connector.sync.log import CrawlLog
 from credly_connector.sync.state import (
     StateStoreError,
     SyncLock,
@@ -256,7 +256,8 @@ def test_commands_on_a_corrupted_database_say_so_and_write_nothing(
     for command in (("status",), ("sync", "--full"), ("sync", "--dry-run")):
         result = cli(config, *command)
         assert result.returncode == 2, (command, result.stdout, result.stderr)
-        assert "Error: The state database" in result.stderr and "Hint: Move it aside" in result.stderr
+        assert "Error: The state database" in result.stderr
+        assert "Hint: Move it aside" in result.stderr
         assert "internal error" not in result.stderr and "Traceback" not in result.stderr
     # diagnose reports it as the result of the last-crawl check, never as OK.
     diagnosed = cli(config, "diagnose", "--only", "sync.last_crawl")
