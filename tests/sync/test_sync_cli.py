@@ -178,6 +178,19 @@ def test_sigkill_at_any_point_then_the_next_run_ends_with_exactly_the_oracle(
     victim.communicate()
     assert victim.returncode == -signal.SIGKILL
     big_sim.set_faults(latency_seconds=0)
+    killed = open_readonly(state_path(tmp_path / "state", "demo"))
+    assert killed is not None
+    killed_crawl = killed.crawl_history(1)[0]
+    # Killed right around the final commit, the crawl may or may not have been recorded; if
+    # not, it reads `interrupted` (its process is dead: nobody holds the lock).
+    around_commit = point.startswith("after_last")
+    assert killed_crawl.outcome in (
+        {"interrupted", "succeeded"} if around_commit else {"interrupted"}
+    )
+    confirmed = {
+        i for i, r in killed.items().items() if r.hash and r.written_crawl == killed_crawl.id
+    }
+    killed.close()
     # The world moves on between the runs as well.
     big_sim.update_user("extra030@contoso.com", assignedLicenses=[])
 
@@ -189,17 +202,17 @@ def test_sigkill_at_any_point_then_the_next_run_ends_with_exactly_the_oracle(
     assert state is not None
     outcomes = [c.outcome for c in state.crawl_history(3)]
     assert outcomes[0] == "succeeded"
-    # Killed right around the final commit, the crawl may or may not have been recorded.
-    around_commit = point.startswith("after_last")
     assert outcomes[1] in ({"interrupted", "succeeded"} if around_commit else {"interrupted"})
     # Every item the state remembers exists, with a confirmed hash.
     items = state.items()
     assert set(items) == set(graph_view(big_sim))
     assert all(r.hash for r in items.values())
     state.close()
-    if point != "while_reading":
-        # Items confirmed before the kill are not written again.
-        assert report["counts"]["written"] < len(graph_view(big_sim))
+    # After an interrupted full crawl the rerun is a full crawl that continues its cycle:
+    # items it confirmed before the kill are not written again.
+    assert report["kind"] == ("full" if killed_crawl.outcome == "interrupted" else "incremental")
+    rewritten = {i for i, r in items.items() if r.written_crawl == report["crawl_id"]}
+    assert report["counts"]["written"] == len(rewritten) and not rewritten & confirmed
     # And a further run has nothing left to do.
     again = validate_output(cli(config, "sync", "--incremental", "--json").stdout)
     counts = again["instances"][0]["counts"]
