@@ -719,6 +719,23 @@ def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
         raise sqlite3.DatabaseError("; ".join(problems))
 
 
+def _open_checked(path: Path, *, readonly: bool) -> tuple[sqlite3.Connection, int]:
+    """Connect, run quick_check (and migrate for writing): any SQLite failure is user-facing."""
+    try:
+        conn = _connect(path, readonly=readonly)
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            _check_integrity(conn, path)
+            if not readonly:
+                _migrate(conn, path)
+        except BaseException:
+            conn.close()
+            raise
+    except sqlite3.Error as exc:
+        raise StateStoreError.from_sqlite(exc, path) from None
+    return conn, version
+
+
 def open_state(path: Path, instance: str, *, locked: bool = False) -> SyncState:
     """Open (creating and migrating as needed) the state database for writing.
 
@@ -726,16 +743,7 @@ def open_state(path: Path, instance: str, *, locked: bool = False) -> SyncState:
     """
     ensure_folder(path.parent, "state folder")
     refuse_special_file(path, "state database")
-    try:
-        conn = _connect(path, readonly=False)
-        try:
-            _check_integrity(conn, path)
-            _migrate(conn, path)
-        except BaseException:
-            conn.close()
-            raise
-    except sqlite3.Error as exc:
-        raise StateStoreError.from_sqlite(exc, path) from None
+    conn, _ = _open_checked(path, readonly=False)
     state = SyncState(conn, path, locked=locked)
     if state.get_meta("instance") is None:
         state.set_meta("instance", instance)
@@ -748,16 +756,7 @@ def open_readonly(path: Path) -> SyncState | None:
     if not path.exists():
         return None
     refuse_special_file(path, "state database")
-    try:
-        conn = _connect(path, readonly=True)
-        try:
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            _check_integrity(conn, path)
-        except BaseException:
-            conn.close()
-            raise
-    except sqlite3.Error as exc:
-        raise StateStoreError.from_sqlite(exc, path) from None
+    conn, version = _open_checked(path, readonly=True)
     if version != SCHEMA_VERSION:
         # An older file is migrated by the next sync; reading it with today's queries may fail.
         conn.close()

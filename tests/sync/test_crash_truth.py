@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,10 +17,9 @@ import pytest
 from credly_connector.diagnostics import registry
 from credly_connector.diagnostics.context import DiagnosticContext
 from credly_connector.diagnostics.model import CheckStatus
-from credly_connector.simulator.runner import Simulator, start_simulator
+from credly_connector.simulator.runner import Simulator
 from tests.cli.schema_check import validate_output
 from tests.sync.simhelpers import (
-    bigger_scenario,
     cli,
     cli_popen,
     configure,
@@ -34,12 +33,6 @@ from tests.sync.simhelpers import (
 from tests.sync.test_sync_cli import batches, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def big_sim() -> Iterator[Simulator]:
-    with start_simulator(bigger_scenario(45)) as simulator:
-        yield simulator
 
 
 def _credly_read(sim: Simulator) -> bool:

@@ -7,18 +7,17 @@ import os
 import re
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from credly_connector.errors import UsageError
-from credly_connector.simulator.runner import Simulator, start_simulator
+from credly_connector.simulator.runner import Simulator
 from credly_connector.sync.state import open_readonly, state_path
 from tests.cli.schema_check import validate_output
 from tests.sync.simhelpers import (
-    bigger_scenario,
     cli,
     cli_popen,
     configure,
@@ -31,14 +30,6 @@ from tests.sync.simhelpers import (
 )
 
 pytestmark = pytest.mark.integration
-
-EXTRA_USERS = 45  # with the demo's 4: 49 items, three batches of at most 20
-
-
-@pytest.fixture
-def big_sim() -> Iterator[Simulator]:
-    with start_simulator(bigger_scenario(EXTRA_USERS)) as simulator:
-        yield simulator
 
 
 def batches(sim: Simulator) -> int:

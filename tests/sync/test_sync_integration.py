@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,12 +26,6 @@ from tests.sync.simhelpers import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def big_sim() -> Iterator[Simulator]:
-    with start_simulator(bigger_scenario(45)) as simulator:
-        yield simulator
 
 
 def graph_requests(sim: Simulator, method: str | None = None, contains: str = "") -> list[Any]:
