@@ -189,7 +189,8 @@ def sync_command(
     """Sync Credly badges into Microsoft 365 profiles.
 
     Without --full/--incremental, runs a full crawl when the last full crawl is older than
-    sync.full_interval_days (or there is none), an incremental one otherwise. A crawl that
+    sync.full_interval_days (or there is none), an incremental one otherwise; a crawl that
+    did not complete (interrupted, failed, deletions held) runs again first. A crawl that
     plans more deletions than sync.max_deletes deletes nothing (--allow-deletes lifts that).
     Exit 0 all written, 1 some items failed (listed) or deletions were held, 2
     usage/configuration, 3 a service failed.
