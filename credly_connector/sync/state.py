@@ -711,8 +711,9 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
 def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
     """`PRAGMA quick_check`: a damaged database is refused up front, never trusted.
 
-    quick_check reads every page (no index cross-check), about 10 ms per 10,000 items, so a
-    corrupted file stops `status` from saying OK and stops a sync before it writes anything.
+    quick_check reads every page (no index cross-check): about 0.2 s for a 24 MB state
+    (20,000 users, 80,000 badges). A corrupted file then stops `status` from saying OK and
+    stops a sync before it writes anything.
     """
     problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(3)")]
     if problems != ["ok"]:
