@@ -264,3 +264,9 @@ def test_commands_on_a_corrupted_database_say_so_and_write_nothing(
     assert diagnosed.returncode != 0
     assert "The state database" in diagnosed.stdout and "Move it aside" in diagnosed.stdout
     assert not any(e.path.endswith("/$batch") for e in fresh_sim.request_log())
+
+
+@pytest.mark.skipif(not Path("/dev/null").exists(), reason="needs a device node")
+def test_a_device_is_never_a_bundle_path() -> None:
+    with pytest.raises(LocalFileError, match="special file"):
+        localfiles.refuse_special_file(Path("/dev/null"), "support bundle path")
