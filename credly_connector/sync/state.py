@@ -642,7 +642,7 @@ class SyncState:
             )
 
     def unmatched_badges(self) -> list[UnmatchedBadgeRecord]:
-        rows = self._conn.execute(
+        rows = self._rows(
             "SELECT badge_id, address, name, first_name, last_name FROM unmatched_badges "
             "ORDER BY address, badge_id"
         )
@@ -664,9 +664,7 @@ class SyncState:
         pattern = (
             "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         )
-        rows = self._conn.execute(
-            "SELECT data FROM users WHERE lower(data) LIKE ? ESCAPE '\\'", (pattern,)
-        )
+        rows = self._rows("SELECT data FROM users WHERE lower(data) LIKE ? ESCAPE '\\'", (pattern,))
         return [json.loads(r["data"]) for r in rows]
 
     def delta_link(self) -> str | None:
