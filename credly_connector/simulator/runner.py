@@ -370,6 +370,7 @@ class Simulator:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(self.federated_token(**claims), encoding="utf-8")
+        # portable: on Windows chmod only sets the read-only flag (off here)
         target.chmod(0o600)
         return target
 
