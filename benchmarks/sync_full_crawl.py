@@ -92,11 +92,16 @@ def _serve(conn: Connection, users: int, badges: int, latency: float, limit: flo
                 return
 
 
-def _run(config: Path, *args: str) -> tuple[dict[str, Any], float, float]:
-    """One credlyctl run: its JSON document, wall seconds and peak RSS in MB."""
+def _run(
+    config: Path, *args: str, profile: Path | None = None
+) -> tuple[dict[str, Any], float, float, float]:
+    """One credlyctl run: its JSON document, wall seconds, peak RSS in MB and CPU seconds.
+
+    CPU (user + system, from os.wait4) is the figure to compare on a loaded machine: wall
+    time there mostly measures the other processes."""
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-c", MAIN, *args, "--config", str(config), "--json"],
+        [sys.executable, "-c", _profiled(profile), *args, "--config", str(config), "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -109,7 +114,16 @@ def _run(config: Path, *args: str) -> tuple[dict[str, Any], float, float]:
     document = json.loads(output)
     if process.returncode not in (0, 1):
         raise SystemExit(f"credlyctl {' '.join(args)} failed: {json.dumps(document)[:800]}")
-    return document, wall, usage.ru_maxrss / 1024  # Linux reports KiB
+    cpu = usage.ru_utime + usage.ru_stime
+    return document, wall, usage.ru_maxrss / 1024, cpu  # Linux reports KiB
+
+
+def _profiled(profile: Path | None) -> str:
+    """The command to run: credlyctl's main, under cProfile when a profile file is asked."""
+    if profile is None:
+        return MAIN
+    main = MAIN.replace("; ", "\n")
+    return f"import cProfile; cProfile.run({main!r}, {str(profile)!r})"
 
 
 def _phases(log: Path) -> dict[str, float]:
@@ -141,7 +155,10 @@ def _crawl(
     control.send(("clear_log", None))
     control.recv()
     log = config.with_name(f"crawl-{name.split(',')[0].replace(' ', '-')}-{time.time():.0f}.log")
-    document, wall, peak = _run(config, "sync", *flags, "--log-file", str(log))
+    profile = args.profile / f"{log.stem}.prof" if args.profile else None
+    document, wall, peak, cpu = _run(
+        config, "sync", *flags, "--log-file", str(log), profile=profile
+    )
     phases = _phases(log)
     report = document["instances"][0]
     control.send(("log", None))
@@ -166,6 +183,8 @@ def _crawl(
         "requests": kinds,
         "throttled_entries": report["throttling"]["throttled_entries"],
         "peak_memory_mb": round(peak, 1),
+        "cpu_seconds": round(cpu, 2),
+        "load_average_1min": round(os.getloadavg()[0], 1),
         "phases_seconds": phases,
     }
     print(f"\n== {name} ({report['kind']} crawl)")
@@ -179,6 +198,7 @@ def _crawl(
         f"unchanged {counts['unchanged']}"
     )
     print(f"   peak memory      {peak:8.1f} MB")
+    print(f"   CPU (user+sys)   {cpu:8.2f} s   (load average {os.getloadavg()[0]:.1f})")
     print("   phases (from --log-file): " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items()))
     print("   requests (simulator log):")
     for kind, number in kinds.items():
@@ -197,6 +217,9 @@ def main() -> None:
         "--write-concurrency", type=int, help="sync.write_concurrency (default: the shipped one)"
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--profile", type=Path, help="folder for a cProfile file per crawl (slows the crawls)"
+    )
     args = parser.parse_args()
 
     context = multiprocessing.get_context("spawn")
@@ -237,6 +260,12 @@ def main() -> None:
     result["users_changed"] = changed
     results.append(result)
     print(f"\nUsers changed: {changed}; items written by that crawl: {result['items_written']}")
+    full_cpu = results[0]["cpu_seconds"]
+    shares = {r["crawl"]: round(r["cpu_seconds"] / full_cpu, 3) for r in results[1:]}
+    peak_mb = max(r["peak_memory_mb"] for r in results)
+    for crawl, share in shares.items():
+        print(f"Incremental CPU share ({crawl}): {share:.1%} of the full crawl's CPU")
+    print(f"Peak memory (any crawl): {peak_mb:.1f} MB")
     control.send(("stop", None))
     control.recv()
     server.join(timeout=30)
@@ -248,6 +277,8 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
         "crawls": results,
+        "incremental_cpu_share": shares,
+        "peak_memory_mb": peak_mb,
     }
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2), encoding="utf-8")

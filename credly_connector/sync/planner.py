@@ -21,7 +21,7 @@ from credly_connector.identity.eligibility import (
     normalize_opt_out,
     user_skip_reasons,
 )
-from credly_connector.identity.entities import content_hash, item_body, item_id
+from credly_connector.identity.entities import input_digest, item_body, item_id
 from credly_connector.identity.matching import MatchStatus, match_badge
 from credly_connector.sync.records import BadgeObservation, ItemRecord
 
@@ -166,9 +166,15 @@ def plan_sync(inputs: PlanInputs) -> Plan:
         existing = items_by_user.get(user.id) or inputs.items.get(item_id(user.id))
         badges = indexed.get(user.id)
         if badges:
-            body = item_body(user, badges, inputs.tenant_id)
-            digest = content_hash(body)
+            # The digest of the inputs stands for the content: the body is built only for
+            # the items that are written.
+            digest = input_digest(user, badges, inputs.tenant_id)
             action, reason = _write_decision(existing, digest, inputs.refresh_before)
+            body = (
+                item_body(user, badges, inputs.tenant_id)
+                if action is not Action.UNCHANGED
+                else None
+            )
             plan.ops.append(
                 PlannedOp(
                     item_id(user.id),
@@ -176,7 +182,7 @@ def plan_sync(inputs: PlanInputs) -> Plan:
                     user.user_principal_name,
                     action,
                     reason,
-                    body if action is not Action.UNCHANGED else None,
+                    body,
                     digest,
                     len(badges),
                 )

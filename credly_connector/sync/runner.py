@@ -33,7 +33,7 @@ from credly_connector.sync.ports import (
     SyncClients,
 )
 from credly_connector.sync.schedule import schedule_for
-from credly_connector.sync.snapshot import apply_delta, from_snapshot, to_snapshot
+from credly_connector.sync.snapshot import apply_delta, from_snapshot, removed_id, to_snapshot
 from credly_connector.sync.state import (
     SyncLock,
     SyncState,
@@ -229,11 +229,13 @@ class SyncRunner:
                         "The saved Entra ID delta link has expired: listing every user instead.",
                     )
                 else:
+                    changed, removed = list(delta.users), list(delta.removed)
                     users = apply_delta(
-                        [from_snapshot(d) for d in snapshot.values()],
-                        list(delta.users),
-                        list(delta.removed),
+                        [from_snapshot(d) for d in snapshot.values()], changed, removed
                     )
+                    # Only the change is saved at the end (plus every user a crawl changed
+                    # again: a user both changed and removed ends removed).
+                    self._user_changes = (changed, [removed_id(g) for g in removed])
                     self.log.event(
                         "users_delta", changed=len(delta.users), removed=len(delta.removed)
                     )
@@ -348,6 +350,8 @@ class SyncRunner:
         return users, None, badges
 
     _delta_link: str | None = None
+    # Set when the directory was read as a delta: (changed users, removed ids).
+    _user_changes: tuple[list[DirectoryUser], list[str]] | None = None
 
     def _run(self, state: SyncState) -> SyncReport:
         report = SyncReport(self.settings.name, None, False, self.clock())
@@ -419,7 +423,8 @@ class SyncRunner:
                 "requests": report.requests,
             },
             errors,
-            users=[(u.id, to_snapshot(u)) for u in users] if save_users else None,
+            users=self._snapshot_rows(users) if save_users else None,
+            users_removed=self._user_changes[1] if save_users and self._user_changes else None,
             delta_link=self._delta_link if save_users else None,
             now=report.ended_at,
         )
@@ -443,6 +448,13 @@ class SyncRunner:
                 )
         except CredlyctlError:
             pass
+
+    def _snapshot_rows(self, users: list[DirectoryUser]) -> list[tuple[str, dict[str, Any]]]:
+        """The snapshot rows to save: the changed users after a delta, else every user."""
+        if self._user_changes is not None:
+            removed = set(self._user_changes[1])
+            users = [u for u in self._user_changes[0] if u.id not in removed]
+        return [(u.id, to_snapshot(u)) for u in users]
 
     # ---- the accidental-delete guard -------------------------------------------------------
 

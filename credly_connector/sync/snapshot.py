@@ -46,11 +46,14 @@ def apply_delta(
     for user in changed:
         by_id[user.id] = user
     for gone in removed:
-        if isinstance(gone, DirectoryUser):
-            key = gone.id
-        elif isinstance(gone, tuple | list):
-            key = str(gone[0])
-        else:
-            key = str(gone)
-        by_id.pop(key, None)
+        by_id.pop(removed_id(gone), None)
     return list(by_id.values())
+
+
+def removed_id(gone: Any) -> str:
+    """The user id of one /users/delta removal: an id, a user or an (id, reason) pair."""
+    if isinstance(gone, DirectoryUser):
+        return gone.id
+    if isinstance(gone, tuple | list):
+        return str(gone[0])
+    return str(gone)

@@ -378,13 +378,22 @@ class SyncState:
         users: Iterable[tuple[str, dict[str, Any]]] | None = None,
         delta_link: str | None = None,
         now: datetime | None = None,
+        users_removed: Iterable[str] | None = None,
     ) -> None:
-        """Close a crawl; with `users`, replace the user snapshot and the delta link atomically."""
+        """Close a crawl; with `users`, replace the user snapshot and the delta link atomically.
+
+        With `users_removed` too (an incremental crawl that applied /users/delta), `users` are
+        only the changed entries and the rest of the snapshot is kept: the cost follows the
+        change, not the directory.
+        """
         with self._tx() as tx:
             if users is not None:
-                tx.execute("DELETE FROM users")
+                if users_removed is None:
+                    tx.execute("DELETE FROM users")
+                else:
+                    tx.executemany("DELETE FROM users WHERE id = ?", ((i,) for i in users_removed))
                 tx.executemany(
-                    "INSERT INTO users (id, data) VALUES (?, ?)",
+                    "INSERT OR REPLACE INTO users (id, data) VALUES (?, ?)",
                     ((uid, json.dumps(data, separators=(",", ":"))) for uid, data in users),
                 )
                 if delta_link:
@@ -569,7 +578,27 @@ class SyncState:
     # ---- badges ----------------------------------------------------------------------------
 
     def record_badges(self, seen: Iterable[BadgeObservation], now: datetime | None = None) -> None:
+        """Record the badges a crawl saw, writing only those whose observation changed.
+
+        A crawl reads every badge, but most are as the last crawl saw them: rewriting them
+        all would make the cost of an incremental crawl follow the organization instead of
+        the change (issue 12). So `last_seen` is when a badge was last seen *different*
+        (first seen, or its state, visibility, address, user or skip reason changed).
+        """
         stamp = _iso(now or utcnow())
+        # Compare by hash: an id and an int per badge instead of a copy of every row.
+        known = {
+            str(row[0]): hash(tuple(row[1:]))
+            for row in self._conn.execute(
+                "SELECT id, state, public, recipient_email, user_id, skip_reason FROM badges"
+            )
+        }
+        rows = (
+            (b, email)
+            for b in seen
+            for email in (b.recipient_email.lower() if b.recipient_email else None,)
+            if known.get(b.id) != hash((b.state, int(b.public), email, b.user_id, b.skip_reason))
+        )
         with self._tx() as tx:
             tx.executemany(
                 "INSERT INTO badges (id, state, public, recipient_email, user_id, skip_reason, "
@@ -583,14 +612,14 @@ class SyncState:
                         b.id,
                         b.state,
                         int(b.public),
-                        b.recipient_email.lower() if b.recipient_email else None,
+                        email,
                         b.user_id,
                         b.skip_reason,
                         stamp,
                         stamp,
                         stamp if b.skip_reason is None and b.user_id else None,
                     )
-                    for b in seen
+                    for b, email in rows
                 ),
             )
 

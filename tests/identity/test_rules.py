@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 
@@ -17,6 +18,7 @@ from credly_connector.identity.entities import (
     badge_category,
     badge_entity,
     content_hash,
+    input_digest,
     item_body,
     item_id,
 )
@@ -187,3 +189,20 @@ def test_hash_is_stable_across_badge_order_and_changes_with_content() -> None:
     h = content_hash(item_body(ADA, [b1, b2], "t"))
     assert h == content_hash(item_body(ADA, [b2, b1], "t"))
     assert h != content_hash(item_body(ADA, [b1], "t"))
+
+
+def test_input_digest_changes_whenever_the_body_changes() -> None:
+    # The state keeps the digest in place of the body's hash: a Badge field that changes the
+    # body but not the digest would leave a stale item until the next full crawl.
+    base = badge("a1", "x", template={"type_category": "Certification"}, expires_at="2027-01-01")
+    other = badge("a2", "y", issued_at="2025-03-04", expires_at="2028-02-02")
+    for field in dataclasses.fields(base):
+        changed = dataclasses.replace(base, **{field.name: getattr(other, field.name)})
+        if item_body(ADA, [changed], "t") != item_body(ADA, [base], "t"):
+            assert input_digest(ADA, [changed], "t") != input_digest(ADA, [base], "t"), field.name
+    d = input_digest(ADA, [base, other], "t")
+    assert d == input_digest(ADA, [other, base], "t")
+    assert d != input_digest(ADA, [base, other], "t2")
+    assert d != input_digest(
+        dataclasses.replace(ADA, user_principal_name="z@c.com"), [base, other], "t"
+    )

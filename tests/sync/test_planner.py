@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from credly_connector.identity.entities import content_hash, item_body, item_id
+from credly_connector.identity.entities import input_digest, item_id
 from credly_connector.sync.planner import Action, PlanInputs, Reason, plan_sync
 from credly_connector.sync.records import ItemRecord
 from tests.identity.factories import NOW, badge, user
@@ -67,7 +67,7 @@ def test_creates_for_qualifying_users_and_counts_skips_by_first_reason() -> None
 
 def test_unchanged_when_the_hash_matches_and_update_when_not() -> None:
     b = badge("1", "ada@c.com")
-    same = content_hash(item_body(ADA, [b], "t"))
+    same = input_digest(ADA, [b], "t")
     assert by_user(plan(badges=[b], items={"x": record(ADA.id, same)}))[ADA.id] == (
         Action.UNCHANGED,
         Reason.SAME_CONTENT,
@@ -84,7 +84,7 @@ def test_unchanged_when_the_hash_matches_and_update_when_not() -> None:
 
 def test_full_crawl_refreshes_items_written_before_the_cycle_only() -> None:
     b = badge("1", "ada@c.com")
-    same = content_hash(item_body(ADA, [b], "t"))
+    same = input_digest(ADA, [b], "t")
     old = {"x": record(ADA.id, same, NOW - timedelta(days=8))}
     assert by_user(plan(badges=[b], items=old, refresh_before=NOW))[ADA.id] == (
         Action.UPDATE,

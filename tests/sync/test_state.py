@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,43 @@ def test_users_snapshot_and_delta_link_saved_with_the_crawl(tmp_path: Path) -> N
     state.finish_crawl(crawl, "succeeded", {}, [], users=[("u1", {"id": "u1"})], delta_link="L1")
     assert state.users_snapshot() == {"u1": {"id": "u1"}}
     assert state.delta_link() == "L1"
+
+
+def test_a_delta_crawl_saves_only_the_changed_and_removed_users(tmp_path: Path) -> None:
+    state = open_state(tmp_path / "s.sqlite3", "contoso")
+    crawl = state.begin_crawl("full")
+    users = [(u, {"id": u}) for u in ("u1", "u2", "u3")]
+    state.finish_crawl(crawl, "succeeded", {}, [], users=users, delta_link="L1")
+    crawl = state.begin_crawl("incremental")
+    state.finish_crawl(
+        crawl,
+        "succeeded",
+        {},
+        [],
+        users=[("u2", {"id": "u2", "name": "new"}), ("u4", {"id": "u4"})],
+        users_removed=["u3"],
+        delta_link="L2",
+    )
+    assert state.users_snapshot() == {
+        "u1": {"id": "u1"},
+        "u2": {"id": "u2", "name": "new"},
+        "u4": {"id": "u4"},
+    }
+    assert state.delta_link() == "L2"
+
+
+def test_badges_are_rewritten_only_when_their_observation_changes(tmp_path: Path) -> None:
+    state = open_state(tmp_path / "s.sqlite3", "contoso")
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    seen = BadgeObservation("b1", "accepted", True, "A@c.com", "u1", None)
+    state.record_badges([seen], t0)
+    state.record_badges([seen], t0 + timedelta(days=1))
+    assert state.badge("b1").last_seen == t0  # type: ignore[union-attr]
+    moved = BadgeObservation("b1", "accepted", True, "a@c.com", "u2", None)
+    state.record_badges([moved], t0 + timedelta(days=2))
+    record = state.badge("b1")
+    assert record is not None and record.user_id == "u2"
+    assert record.last_seen == t0 + timedelta(days=2) and record.first_indexed == t0
 
 
 def test_badges_keep_first_indexed_and_are_found_by_email(tmp_path: Path) -> None:
