@@ -104,17 +104,13 @@ def item_body(user: DirectoryUser, badges: Iterable[Badge], tenant_id: str) -> d
 ITEM_FORMAT = "item-1"
 
 
-def _badge_inputs(badge: Badge) -> tuple[object, ...]:
+def _badge_inputs(badge: Badge) -> str:
     # Every Badge field badge_entity and badge_category read, and nothing else: keep in step.
+    # Strings quoted (!r) so no two inputs run together; dates as ISO text (repr is slower).
+    b = badge
     return (
-        badge.id,
-        badge.template_name,
-        badge.issuer_name,
-        badge.issued_at,
-        badge.badge_url,
-        badge.image_url,
-        badge.type_category,
-        badge.expires_at,
+        f"{b.id!r}|{b.template_name!r}|{b.issuer_name!r}|{b.issued_at}|{b.badge_url!r}|"
+        f"{b.image_url!r}|{b.type_category!r}|{b.expires_at}"
     )
 
 
@@ -125,8 +121,8 @@ def input_digest(user: DirectoryUser, badges: Iterable[Badge], tenant_id: str) -
     incremental crawl skips the body of every unchanged user (issue 12, goal 3). Computing it
     costs a fraction of building and serialising the body.
     """
-    inputs = sorted(repr(_badge_inputs(b)) for b in badges)  # page order must not matter
-    text = repr((ITEM_FORMAT, tenant_id, user.id, user.user_principal_name, inputs))
+    inputs = sorted(_badge_inputs(b) for b in badges)  # page order must not matter
+    text = repr((ITEM_FORMAT, tenant_id, user.id, user.user_principal_name, *inputs))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

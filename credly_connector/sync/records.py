@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ItemRecord:
     item_id: str
     user_id: str
@@ -19,7 +19,7 @@ class ItemRecord:
     written_crawl: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BadgeObservation:
     """One badge as a crawl saw it, for `record_badges`."""
 
