@@ -1,11 +1,13 @@
 """coverage: the organization-wide funnel from badges issued to badges on profiles.
 
 Every badge of the organization goes down the funnel (issued, accepted, public, not expired,
-matched to a user, user active and licensed, synced) until the first stage it fails; that
-stage's cause is counted with the same cause ids explain-user reports. The rules are the
-sync's own (`credly_connector.identity`); "synced" is read from the sync state (what credlyctl
-wrote and when), since Graph has no call that lists a connection's items. Mailboxes are not
-checked here (that takes one request per user); explain-user checks them for one person.
+matched to a user, user active and licensed, user has a mailbox, synced) until the first stage
+it fails. The rules are explain-user's and diagnose's own (`identity.outcome.badge_outcome`,
+one decision per badge), so the three commands give one answer for one person. Mailboxes come
+from one listing of users with their assignedPlans; when those cannot be read the badge's cause
+is "could not tell" (`user_mailbox_unknown`), never "has a mailbox". "Synced" means the user's
+item holds what the sync would write now (the planner's content hash), read from the sync
+state, since Graph has no call that lists a connection's items.
 """
 
 from __future__ import annotations
@@ -26,27 +28,21 @@ from credly_connector.identity.addresses import (
     primary_smtp,
     secondary_smtp,
 )
-from credly_connector.identity.eligibility import UserSkip, user_skip_reasons
-from credly_connector.identity.entities import item_id
-from credly_connector.identity.matching import MatchStatus, match_email
+from credly_connector.identity.eligibility import user_skip_reasons
+from credly_connector.identity.entities import content_hash, item_body, item_id
+from credly_connector.identity.matching import MatchResult, MatchStatus, match_email
+from credly_connector.identity.near_miss import edit_distance
+from credly_connector.identity.outcome import (
+    MAILBOX_UNKNOWN,
+    STAGES,
+    Mailbox,
+    badge_outcome,
+    credly_outcome,
+    mailbox_from_plans,
+)
 from credly_connector.sync.records import ItemRecord
 
-STAGES: tuple[str, ...] = (
-    "issued",
-    "accepted",
-    "public",
-    "not_expired",
-    "matched_to_user",
-    "user_active_and_licensed",
-    "synced",
-)
-
-_STATE_CAUSES = {
-    "pending": "badge_pending",
-    "rejected": "badge_rejected",
-    "revoked": "badge_revoked",
-    "replaced": "badge_replaced",
-}
+__all__ = ["STAGES", "CoverageReport", "build_report", "gather"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +109,23 @@ class CoverageReport:
     stale: list[StaleUser]
     rows: list[BadgeRow] = field(default_factory=list)
     state_found: bool = True
+    people: list[Person] = field(default_factory=list)
+    mailboxes_read: bool = True
+    mailbox_problem: str | None = None  # why mailboxes could not be told, when they could not
+
+    @property
+    def mailbox_check(self) -> dict[str, Any]:
+        """Whether mailboxes were told; "could not tell" says why."""
+        if self.mailbox_problem is not None or not self.mailboxes_read:
+            reason = self.mailbox_problem or "mailboxes were not looked up"
+            return {"status": "could_not_tell", "reason": reason}
+        unknown = self.causes.get(MAILBOX_UNKNOWN, 0)
+        if unknown:
+            return {
+                "status": "could_not_tell",
+                "reason": f"assignedPlans of some users could not be read ({unknown} badges)",
+            }
+        return {"status": "checked", "reason": None}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +136,8 @@ class CoverageReport:
             "causes": [{"cause": c, "badges": n} for c, n in self.causes.items()],
             "unmatched_emails": [u.to_dict() for u in self.unmatched],
             "stale_users": [s.to_dict() for s in self.stale],
+            "mailbox_check": self.mailbox_check,
+            "people": [p.to_dict() for p in self.people],
         }
 
     def markdown(self) -> str:
@@ -160,36 +175,53 @@ class CoverageReport:
 # -- the funnel ------------------------------------------------------------------------------
 
 
-def _badge_cause(badge: Badge, now: datetime) -> tuple[str, str | None]:
-    """(last stage passed, cause) for the Credly-side stages."""
-    if badge.state != "accepted":
-        return "issued", _STATE_CAUSES.get(badge.state, "badge_unknown_state")
-    if not badge.public:
-        return "accepted", "badge_private"
-    if badge.expires_at is not None and badge.expires_at <= now:
-        return "public", "badge_expired"
-    if not badge.recipient_email or not badge.recipient_email.strip():
-        return "not_expired", "badge_no_recipient_email"
-    return "not_expired", None
-
-
 def _changed_at(badge: Badge) -> datetime | None:
     times = [t for t in (badge.accepted_at, badge.updated_at) if t is not None]
     return max(times) if times else badge.issued_at
 
 
-def _synced(item: ItemRecord | None, badge: Badge) -> bool:
-    if item is None or item.hash is None or item.last_write is None:
-        return False
-    changed = _changed_at(badge)
-    return changed is None or item.last_write >= changed
+@dataclass(frozen=True)
+class _Written:
+    """Whether the sync wrote a user's item as it would be written now (as the planner does)."""
+
+    item: ItemRecord | None
+    same_content: bool
+
+    def synced(self, badge: Badge) -> bool:
+        item = self.item
+        if item is None or item.hash is None or item.last_write is None:
+            return False
+        if self.same_content:
+            return True  # a content-neutral update (updated_at bumped) changes nothing
+        changed = _changed_at(badge)
+        return changed is None or item.last_write >= changed
 
 
-_USER_CAUSES = {
-    UserSkip.DISABLED: "user_disabled",
-    UserSkip.UNLICENSED: "user_unlicensed",
-    UserSkip.OPTED_OUT: "user_opted_out",
-}
+@dataclass
+class Person:
+    """One address badges were issued to, with the causes of its badges (explain-user's view)."""
+
+    email: str
+    user: str | None
+    causes: list[str] = field(default_factory=list)
+    badges: int = 0
+
+    @property
+    def verdict(self) -> str:
+        if not self.causes:
+            return "visible"
+        if self.causes == [MAILBOX_UNKNOWN]:
+            return "could_not_tell"
+        return "not_visible"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "email": self.email,
+            "user": self.user,
+            "badges": self.badges,
+            "verdict": self.verdict,
+            "causes": self.causes,
+        }
 
 
 def build_report(
@@ -200,56 +232,74 @@ def build_report(
     items: dict[str, ItemRecord] | None,
     now: datetime,
     opt_out: frozenset[str] = frozenset(),
+    mailboxes: dict[str, Mailbox] | None = None,
+    tenant_id: str = "",
 ) -> CoverageReport:
-    """The funnel from data already read (pure: unit-testable without any service)."""
+    """The funnel from data already read (pure: unit-testable without any service).
+
+    `mailboxes`: per user id, whether they have a mailbox (identity.outcome's rule); a user
+    missing from it counts as "could not tell". None: mailboxes were not looked up at all.
+    `tenant_id`: with it, a badge counts as synced when the user's item holds what the sync
+    would write now (the planner's content hash), whatever its timestamps say.
+    """
     user_list = list(users)
     index = build_index(user_list)
     aliases = {
         normalize_email(a) for u in user_list for a in (*secondary_smtp(u), u.mail or "") if a
     }
     item_by_user = {r.user_id: r for r in (items or {}).values()}
+    badge_list = list(badges)
+    matches = {b.id: match_email(b.recipient_email, index) for b in badge_list}
+    written = _written(badge_list, matches, item_by_user, now, opt_out, tenant_id)
     funnel = Counter[str]()
     causes = Counter[str]()
     rows: list[BadgeRow] = []
+    people: dict[str, Person] = {}
     no_user: Counter[str] = Counter()
     names: dict[str, str] = {}
     wanted: dict[str, tuple[DirectoryUser, datetime | None]] = {}
-    for badge in badges:
-        reached, cause = _badge_cause(badge, now)
-        user: DirectoryUser | None = None
-        if cause is None:
-            match = match_email(badge.recipient_email, index)
-            if match.status is MatchStatus.MATCHED and match.user is not None:
-                user, reached = match.user, "matched_to_user"
-                reasons = user_skip_reasons(user, opt_out)
-                if reasons:
-                    cause = _USER_CAUSES[reasons[0]]
-                else:
-                    reached = "user_active_and_licensed"
-                    changed = _changed_at(badge)
-                    known = wanted.get(user.id, (user, None))[1]
-                    latest = max((t for t in (known, changed) if t), default=None)
-                    wanted[user.id] = (user, latest)
-                    if _synced(item_by_user.get(user.id), badge):
-                        reached = "synced"
-                    else:
-                        cause = "not_synced_yet"
-            elif match.status is MatchStatus.SEVERAL_USERS:
-                cause = "email_several_users"
-            else:
-                email = normalize_email(badge.recipient_email or "")
-                cause = "email_secondary_alias" if email in aliases else "email_no_user"
-                no_user[email] += 1
-                if badge.issued_to:
-                    names.setdefault(email, badge.issued_to)
+    for badge in badge_list:
+        match = matches[badge.id]
+        user = match.user if match.status is MatchStatus.MATCHED else None
+        email = normalize_email(badge.recipient_email or "")
+        mailbox = (mailboxes or {}).get(user.id) if user is not None else None
+        state = written.get(user.id, _Written(None, False)) if user is not None else None
+        outcome = badge_outcome(
+            badge,
+            now,
+            match,
+            opt_out=opt_out,
+            mailbox=mailbox,
+            synced=state.synced(badge) if state is not None else False,
+            is_alias=email in aliases,
+        )
+        reached, cause = outcome.reached, outcome.cause
+        if user is not None and STAGES.index(reached) >= STAGES.index("user_active_and_licensed"):
+            changed = _changed_at(badge)
+            known = wanted.get(user.id, (user, None))[1]
+            if state is not None and state.same_content:
+                changed = known  # the item holds this badge as it is now
+            latest = max((t for t in (known, changed) if t), default=None)
+            wanted[user.id] = (user, latest)
+        if cause in ("email_no_user", "email_secondary_alias"):
+            no_user[email] += 1
+            if badge.issued_to:
+                names.setdefault(email, badge.issued_to)
         for stage in STAGES[: STAGES.index(reached) + 1]:
             funnel[stage] += 1
         if cause:
             causes[cause] += 1
+        if email:
+            person = people.setdefault(
+                email, Person(email, user.user_principal_name if user else None)
+            )
+            person.badges += 1
+            if cause and cause not in person.causes:
+                person.causes.append(cause)
         rows.append(BadgeRow(badge, reached, cause, user))
+    closest = _ClosestIndex(user_list)
     unmatched = [
-        _closest(email, count, names.get(email), user_list)
-        for email, count in sorted(no_user.items())
+        closest.find(email, count, names.get(email)) for email, count in sorted(no_user.items())
     ]
     return CoverageReport(
         org_id=org_id,
@@ -260,7 +310,41 @@ def build_report(
         stale=_stale(wanted, item_by_user, items or {}),
         rows=rows,
         state_found=items is not None,
+        people=sorted(people.values(), key=lambda p: p.email),
+        mailboxes_read=mailboxes is not None,
     )
+
+
+def _written(
+    badges: list[Badge],
+    matches: dict[str, MatchResult],
+    item_by_user: dict[str, ItemRecord],
+    now: datetime,
+    opt_out: frozenset[str],
+    tenant_id: str,
+) -> dict[str, _Written]:
+    """Per user with indexable badges: their item and whether it holds them as they are now."""
+    indexed: dict[str, list[Badge]] = {}
+    owners: dict[str, DirectoryUser] = {}
+    for badge in badges:
+        match = matches[badge.id]
+        if match.status is not MatchStatus.MATCHED or match.user is None:
+            continue
+        if credly_outcome(badge, now) is not None or user_skip_reasons(match.user, opt_out):
+            continue
+        indexed.setdefault(match.user.id, []).append(badge)
+        owners[match.user.id] = match.user
+    found: dict[str, _Written] = {}
+    for user_id, user_badges in indexed.items():
+        item = item_by_user.get(user_id)
+        same = bool(
+            tenant_id
+            and item is not None
+            and item.hash is not None
+            and item.hash == content_hash(item_body(owners[user_id], user_badges, tenant_id))
+        )
+        found[user_id] = _Written(item, same)
+    return found
 
 
 def _stale(
@@ -289,30 +373,91 @@ def _stale(
     return stale
 
 
-def _closest(email: str, count: int, name: str | None, users: list[DirectoryUser]) -> Unmatched:
-    """The directory user an unmatched recipient email most likely belongs to, if any."""
-    from credly_connector.identity.near_miss import edit_distance
+class _ClosestIndex:
+    """The directory user an unmatched recipient email most likely belongs to, if any.
 
-    local = email.split("@", 1)[0]
-    for user in users:
-        if any(normalize_email(a) == email for a in (*secondary_smtp(user), user.mail or "") if a):
-            return Unmatched(email, count, user.user_principal_name, "secondary alias")
-    if name:
+    Indexed once (aliases, display names, local parts, addresses by length) so each lookup
+    compares only addresses within edit distance range, not every user (L12: 4,000 unmatched
+    addresses x 20,000 users took minutes).
+    """
+
+    def __init__(self, users: list[DirectoryUser]) -> None:
+        self.alias: dict[str, DirectoryUser] = {}
+        self.name: dict[str, DirectoryUser] = {}
+        self.local: dict[str, DirectoryUser] = {}
+        # Pigeonhole: split an address into MAX_EDITS + 1 pieces; an address at most MAX_EDITS
+        # edits away keeps at least one piece intact, shifted by at most MAX_EDITS places.
+        self.pieces: dict[tuple[int, int, str], list[tuple[int, str, DirectoryUser]]] = {}
+        order = 0
         for user in users:
-            if (user.display_name or "").strip().lower() == name.strip().lower():
-                return Unmatched(email, count, user.user_principal_name, "name on the badge")
-    best: tuple[int, DirectoryUser] | None = None
-    for user in users:
-        for address in {user.user_principal_name, primary_smtp(user) or ""} - {""}:
-            address = normalize_email(address)
-            if address.split("@", 1)[0] == local:
-                return Unmatched(email, count, user.user_principal_name, "same local part")
-            distance = edit_distance(email, address, limit=2)
-            if distance <= 2 and (best is None or distance < best[0]):
-                best = (distance, user)
-    if best is not None:
-        return Unmatched(email, count, best[1].user_principal_name, "close spelling")
-    return Unmatched(email, count, None, None)
+            for alias in (*secondary_smtp(user), user.mail or ""):
+                if alias:
+                    self.alias.setdefault(normalize_email(alias), user)
+            name = (user.display_name or "").strip().lower()
+            if name:
+                self.name.setdefault(name, user)
+            for address in sorted({user.user_principal_name, primary_smtp(user) or ""} - {""}):
+                address = normalize_email(address)
+                self.local.setdefault(address.split("@", 1)[0], user)
+                for piece, (start, end) in enumerate(_pieces(len(address))):
+                    key = (len(address), piece, address[start:end])
+                    self.pieces.setdefault(key, []).append((order, address, user))
+                order += 1
+
+    def find(self, email: str, count: int, name: str | None) -> Unmatched:
+        user = self.alias.get(email)
+        if user is not None:
+            return Unmatched(email, count, user.user_principal_name, "secondary alias")
+        user = self.name.get(name.strip().lower()) if name else None
+        if user is not None:
+            return Unmatched(email, count, user.user_principal_name, "name on the badge")
+        user = self.local.get(email.split("@", 1)[0])
+        if user is not None:
+            return Unmatched(email, count, user.user_principal_name, "same local part")
+        best: tuple[int, int, DirectoryUser] | None = None
+        for order, address, candidate in self._near(email):
+            distance = edit_distance(email, address, limit=_MAX_EDITS)
+            if distance <= _MAX_EDITS and (best is None or (distance, order) < best[:2]):
+                best = (distance, order, candidate)
+        if best is not None:
+            return Unmatched(email, count, best[2].user_principal_name, "close spelling")
+        return Unmatched(email, count, None, None)
+
+    def _near(self, email: str) -> set[tuple[int, str, DirectoryUser]]:
+        """Addresses sharing an intact piece with `email` (a superset of those close to it)."""
+        found: set[tuple[int, str, DirectoryUser]] = set()
+        for length in range(max(1, len(email) - _MAX_EDITS), len(email) + _MAX_EDITS + 1):
+            for piece, (start, end) in enumerate(_pieces(length)):
+                for shift in range(-_MAX_EDITS, _MAX_EDITS + 1):
+                    if start + shift < 0 or end + shift > len(email):
+                        continue
+                    text = email[start + shift : end + shift]
+                    found.update(self.pieces.get((length, piece, text), ()))
+        return found
+
+
+_MAX_EDITS = 2
+
+
+def _pieces(length: int) -> list[tuple[int, int]]:
+    """MAX_EDITS + 1 consecutive slices covering a string of `length` characters."""
+    count = _MAX_EDITS + 1
+    bounds = [length * i // count for i in range(count + 1)]
+    return [(bounds[i], bounds[i + 1]) for i in range(count)]
+
+
+def _read_directory(graph: Any) -> tuple[list[DirectoryUser], dict[str, Mailbox], str | None]:
+    """Users with their mailbox (one listing with assignedPlans); when the plans cannot be
+    listed, the users alone and why mailboxes could not be told."""
+    from credly_connector.graph.errors import GraphError
+
+    try:
+        listed = list(graph.iter_users_with_plans())
+    except GraphError as exc:
+        users = list(graph.iter_users())
+        return users, {}, f"assignedPlans could not be listed ({type(exc).__name__})"
+    mailboxes = {user.id: mailbox_from_plans(user, plans) for user, plans in listed}
+    return [user for user, _ in listed], mailboxes, None
 
 
 def gather(settings: Any, now: datetime) -> CoverageReport:
@@ -326,8 +471,9 @@ def gather(settings: Any, now: datetime) -> CoverageReport:
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
             badges = pool.submit(clients.credly.list_badges)
-            users = pool.submit(lambda: list(clients.graph.iter_users()))
-            badge_list, user_list = badges.result(), users.result()
+            directory = pool.submit(_read_directory, clients.graph)
+            badge_list = badges.result()
+            user_list, mailboxes, problem = directory.result()
     finally:
         clients.close()
     state = open_readonly(state_path(settings.sync.state_dir, settings.name))
@@ -336,11 +482,15 @@ def gather(settings: Any, now: datetime) -> CoverageReport:
     finally:
         if state is not None:
             state.close()
-    return build_report(
+    report = build_report(
         org_id=settings.credly.org_id,
         badges=badge_list,
         users=user_list,
         items=items,
         now=now,
         opt_out=settings.sync.opt_out,
+        mailboxes=mailboxes,
+        tenant_id=settings.entra.tenant_id,
     )
+    report.mailbox_problem = problem
+    return report

@@ -112,6 +112,21 @@ class GraphClient(MeteredClient):
     def iter_users(self, select: str = USER_SELECT) -> Iterator[DirectoryUser]:
         return self._paged_users({"$select": select, "$top": "999"})
 
+    def iter_users_with_plans(self) -> Iterator[tuple[DirectoryUser, list[dict[str, Any]]]]:
+        """Every user with their `assignedPlans` in one listing (coverage's mailbox rule)."""
+        url: str | None = "/users"
+        params: dict[str, str] | None = {"$select": USER_SELECT + ",assignedPlans", "$top": "999"}
+        while url:
+            document = self._json("GET", url, kind="graph.users", perm=PERM_USERS, params=params)
+            params = None  # the nextLink carries the query
+            for item in _value(document):
+                plans = item.get("assignedPlans")
+                listed = (
+                    [p for p in plans if isinstance(p, dict)] if isinstance(plans, list) else []
+                )
+                yield DirectoryUser.from_graph(item), listed
+            url = _link(document, "@odata.nextLink")
+
     def users_delta(self, delta_link: str | None) -> DeltaResult:
         url: str | None = delta_link or "/users/delta"
         params: dict[str, str] | None = None if delta_link else {"$select": USER_SELECT}

@@ -13,12 +13,14 @@ import pytest
 from credly_connector.credly.models import Badge
 from credly_connector.diagnostics.coverage import STAGES, build_report
 from credly_connector.graph.models import DirectoryUser
+from credly_connector.identity.outcome import Mailbox
 from credly_connector.sync.records import ItemRecord
 from tests.diagnostics.explain_support import Tenant, synced_tenant, user_expectations
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
-# Causes coverage counts per badge (mailboxes need one request per user: explain-user only).
+# Causes coverage counts per badge, with explain-user's ids (mailboxes included: one listing).
 BADGE_LEVEL = {
+    "user_no_mailbox",
     "badge_pending",
     "badge_rejected",
     "badge_revoked",
@@ -57,6 +59,10 @@ def _user(upn: str, *aliases: str, **fields: object) -> DirectoryUser:
     return DirectoryUser.from_graph(data)
 
 
+def _mailboxes(*users: DirectoryUser) -> dict[str, Mailbox]:
+    return {u.id: Mailbox(True, "test") for u in users}
+
+
 def _item(user: DirectoryUser, written: datetime) -> ItemRecord:
     return ItemRecord(
         item_id=user.id.replace("-", ""),
@@ -84,8 +90,15 @@ def test_funnel_counts_each_badge_at_its_first_failing_stage() -> None:
         _badge("8", "bob@contoso.com", accepted_at="2026-11-28T11:00:00Z"),
     ]
     items = {"ann": _item(ann, NOW - timedelta(days=1)), "bob": _item(bob, NOW - timedelta(days=1))}
-    report = build_report(org_id="o", badges=badges, users=[ann, bob, off], items=items, now=NOW)
-    assert [report.funnel[s] for s in STAGES] == [8, 7, 6, 5, 3, 2, 1]
+    report = build_report(
+        org_id="o",
+        badges=badges,
+        users=[ann, bob, off],
+        items=items,
+        now=NOW,
+        mailboxes=_mailboxes(ann, bob, off),
+    )
+    assert [report.funnel[s] for s in STAGES] == [8, 7, 6, 5, 3, 2, 2, 1]
     assert report.causes == {
         "badge_expired": 1,
         "badge_pending": 1,
@@ -122,7 +135,12 @@ def test_item_of_a_user_who_no_longer_qualifies_is_stale() -> None:
 def test_without_state_nothing_is_synced() -> None:
     ann = _user("ann@contoso.com")
     report = build_report(
-        org_id="o", badges=[_badge("1", "ann@contoso.com")], users=[ann], items=None, now=NOW
+        org_id="o",
+        badges=[_badge("1", "ann@contoso.com")],
+        users=[ann],
+        items=None,
+        now=NOW,
+        mailboxes=_mailboxes(ann),
     )
     assert report.funnel["synced"] == 0 and not report.state_found
     assert report.stale[0].reason == "item missing"
@@ -174,3 +192,25 @@ def test_markdown_and_csv_formats(tenant: Tenant) -> None:
     assert {r["reached"] for r in rows} <= set(STAGES)
     both = tenant.invoke("coverage", "--json", "--format", "csv")
     assert both.exit_code == 2
+
+
+@pytest.mark.integration
+def test_coverage_and_explain_user_give_one_answer_per_person(tenant: Tenant) -> None:
+    """Every person of the demo: coverage's classification equals explain-user's verdict."""
+    _, document = tenant.json("coverage")
+    assert document["mailbox_check"]["status"] == "checked"
+    people = {p["email"]: p for p in document["people"]}
+    recorded = {u["email"].lower() for u in user_expectations()}
+    assert recorded - people.keys() <= {
+        u["email"].lower()
+        for u in user_expectations()
+        if {"badge_in_other_organization", "no_badges"} & set(u["causes"])
+    }
+    mismatches = []
+    for email, person in sorted(people.items()):
+        _, explained = tenant.json("explain-user", person["user"] or email)
+        verdict = "visible" if explained["verdict"] == "visible" else "not_visible"
+        causes = {c["id"] for c in explained["causes"]}
+        if verdict != person["verdict"] or not set(person["causes"]) <= causes:
+            mismatches.append((email, person, explained["verdict"], sorted(causes)))
+    assert mismatches == []

@@ -22,6 +22,7 @@ from credly_connector.identity.eligibility import BadgeSkip, UserSkip, user_skip
 from credly_connector.identity.entities import BadgeCategory, item_id
 from credly_connector.identity.item_schema import AWARDS_PROPERTY, CERTIFICATIONS_PROPERTY
 from credly_connector.identity.near_miss import AddressKind
+from credly_connector.identity.outcome import MAILBOX_UNKNOWN, Mailbox, mailbox_from_plans
 
 IDENTITY = "user.identity"
 ACCOUNT = "user.account"
@@ -134,26 +135,14 @@ def check_identity(ctx: DiagnosticContext) -> CheckResult:
 
 # -- account --------------------------------------------------------------------------------
 
-_EXCHANGE = "exchange"
 
-
-def _has_mailbox(ctx: DiagnosticContext, user_id: str) -> tuple[bool | None, str]:
-    """(has an enabled Exchange Online plan, how that was decided); None when unknown."""
+def _has_mailbox(ctx: DiagnosticContext, user: Any) -> Mailbox:
+    """The shared mailbox rule (identity.outcome) on the user's assignedPlans."""
     try:
-        plans = lookup.user_plans(ctx, user_id)
+        plans = lookup.user_plans(ctx, user.id)
     except Exception as exc:  # the account check still concludes on the other facts
-        return None, f"assignedPlans could not be read ({type(exc).__name__})"
-    if plans is None:
-        return None, "the user was not found when reading assignedPlans"
-    enabled = [
-        p
-        for p in plans
-        if str(p.get("service", "")).lower() == _EXCHANGE
-        and str(p.get("capabilityStatus", "")).lower() == "enabled"
-    ]
-    if enabled:
-        return True, "assignedPlans holds an enabled Exchange Online plan (inferred)"
-    return False, "assignedPlans holds no enabled Exchange Online plan (inferred)"
+        return mailbox_from_plans(user, None, error=type(exc).__name__)
+    return mailbox_from_plans(user, plans)
 
 
 @register(
@@ -210,10 +199,9 @@ def check_account(ctx: DiagnosticContext) -> list[CheckResult]:
         with ThreadPoolExecutor(max_workers=1) as pool:
             # The sync check reads the item next; fetch it while Graph answers this one.
             prefetch = pool.submit(lookup.user_item, ctx, user.id)
-            mailbox, how = _has_mailbox(ctx, user.id)
+            found = _has_mailbox(ctx, user)
             prefetch.exception()
-        if primary_smtp(user) is None:
-            mailbox, how = False, "the account has no mail or primary SMTP address"
+        mailbox, how = found.present, found.how
         evidence["has_mailbox"] = mailbox
         evidence["mailbox_detection"] = how
         if mailbox is False:
@@ -239,6 +227,18 @@ def check_account(ctx: DiagnosticContext) -> list[CheckResult]:
         )
     if results:
         return results
+    if evidence.get("has_mailbox") is None:
+        return [
+            warn(
+                f"{upn} is enabled and has {user.license_count} license(s); whether it has an "
+                f"Exchange Online mailbox could not be told: {evidence['mailbox_detection']}.",
+                "Grant User.Read.All so credlyctl can read assignedPlans, or check the mailbox "
+                "in the Exchange admin center.",
+                evidence=evidence,
+                table_row=ROW_INACTIVE,
+                cause=MAILBOX_UNKNOWN,
+            )
+        ]
     return [
         ok(
             f"{upn} is enabled and has {user.license_count} license(s) and a mailbox.",
