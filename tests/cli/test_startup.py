@@ -199,8 +199,11 @@ def test_completion_of_a_command_option_loads_that_command(tmp_path: Path) -> No
 def test_install_completion_writes_a_script_for_the_shell(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
+    # Typer names the shell by walking up the process tree (shellingham), so the
+    # program runs as the child of a bash that does not exec it: the nearest shell
+    # is then bash whatever started pytest (an xdist worker, a CI runner, cron).
     result = subprocess.run(
-        [sys.executable, "-m", "credly_connector", "--install-completion", "bash"],
+        ["bash", "-c", '"$0" -m credly_connector --install-completion; exit $?', sys.executable],
         env={**os.environ, "HOME": str(home), "USERPROFILE": str(home)},
         capture_output=True,
         text=True,
