@@ -22,6 +22,7 @@ class Format(StrEnum):
     TABLE = "table"
     MARKDOWN = "markdown"
     CSV = "csv"
+    HTML = "html"
 
 
 def render_table(console: Console, report: CoverageReport) -> None:
@@ -59,6 +60,9 @@ def render_table(console: Console, report: CoverageReport) -> None:
             when = f"{item.last_write:%Y-%m-%d %H:%M} UTC" if item.last_write else "-"
             stale.add_row(item.user_principal_name, item.reason, when)
         console.print(stale)
+    mailbox = report.mailbox_check
+    if mailbox["status"] == "could_not_tell":
+        console.print(f"Mailboxes: could not tell ({mailbox['reason']}).", markup=False)
     if not report.state_found:
         console.print("No sync state yet: nothing counts as synced until `credlyctl sync` ran.")
 
@@ -70,7 +74,9 @@ def coverage_command(
         Format,
         typer.Option(
             "--format",
-            help="table (default), markdown (for a CI job summary) or csv (one row per badge).",
+            help="table (default), markdown (for a CI job summary), csv (one row per badge) "
+            "or html (one self-contained page: the funnel to scale, each loss with its fix, "
+            "unmatched addresses with their likely user; redirect it to a file).",
         ),
     ] = Format.TABLE,
     json_output: JsonOption = False,
@@ -78,6 +84,9 @@ def coverage_command(
     """Show the organization-wide funnel: badges issued, accepted, public, not expired,
     matched to a user, user active and licensed, synced; with counts per cause, the recipient
     emails that match no user (with the closest user) and the users whose item is stale.
+
+    The funnel also checks that each user has a mailbox ("could not tell" when assignedPlans
+    cannot be read). The rules are explain-user's: one answer per person (`people` in --json).
 
     A report: exit 0 when it could be made (2 configuration error, 3 a service failed).
     """
@@ -102,6 +111,10 @@ def coverage_command(
                 console.file.write(report.markdown())
             elif output_format is Format.CSV:
                 console.file.write(report.csv())
+            elif output_format is Format.HTML:
+                from credly_connector.diagnostics.coverage_html import render_html
+
+                console.file.write(render_html(report))
             else:
                 render_table(console, report)
 
