@@ -7,10 +7,11 @@ counted under exactly one skip reason (the first that applies, in the order of t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from credly_connector.credly.models import Badge
@@ -54,9 +55,17 @@ class PlannedOp:
     upn: str | None
     action: Action
     reason: Reason
-    body: dict[str, Any] | None = None  # for create/update
+    body: dict[str, Any] | None = None  # for create/update (or built on demand: `build`)
     hash: str | None = None
     badge_count: int = 0
+    # Builds the body where it is written, so a crawl never holds every body at once.
+    build: Callable[[], dict[str, Any]] | None = field(default=None, compare=False, repr=False)
+
+    def payload(self) -> dict[str, Any] | None:
+        """The PUT body: the one given, or built now."""
+        if self.body is None and self.build is not None:
+            return self.build()
+        return self.body
 
     @property
     def writes(self) -> bool:
@@ -170,8 +179,8 @@ def plan_sync(inputs: PlanInputs) -> Plan:
             # the items that are written.
             digest = input_digest(user, badges, inputs.tenant_id)
             action, reason = _write_decision(existing, digest, inputs.refresh_before)
-            body = (
-                item_body(user, badges, inputs.tenant_id)
+            build = (
+                partial(item_body, user, badges, inputs.tenant_id)
                 if action is not Action.UNCHANGED
                 else None
             )
@@ -182,9 +191,10 @@ def plan_sync(inputs: PlanInputs) -> Plan:
                     user.user_principal_name,
                     action,
                     reason,
-                    body,
+                    None,
                     digest,
                     len(badges),
+                    build,
                 )
             )
             continue

@@ -302,7 +302,7 @@ class BatchWriter:
                 str(n),
                 "DELETE" if e.op.action is Action.DELETE else "PUT",
                 item_url(self.connection_id, e.op.item_id),
-                e.op.body if e.op.action is not Action.DELETE else None,
+                e.op.payload() if e.op.action is not Action.DELETE else None,
             )
             for n, e in enumerate(entries, start=1)
         ]

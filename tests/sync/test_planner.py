@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from credly_connector.identity.entities import input_digest, item_id
+from credly_connector.identity.entities import input_digest, item_body, item_id
 from credly_connector.sync.planner import Action, PlanInputs, Reason, plan_sync
 from credly_connector.sync.records import ItemRecord
 from tests.identity.factories import NOW, badge, user
@@ -205,3 +205,10 @@ def test_applying_a_plan_converges_and_no_deletion_is_lost(
     assert set(graph) == expected  # items of users who stopped qualifying are gone
     again = plan(users=users(after), badges=badges(badges_after), items=dict(items))
     assert all(op.action is Action.UNCHANGED for op in again.ops)
+
+
+def test_the_body_of_a_write_is_built_where_it_is_written() -> None:
+    b = badge("1", "ada@c.com")
+    (op,) = [o for o in plan(badges=[b]).ops if o.user_id == ADA.id]
+    assert op.action is Action.CREATE and op.body is None  # the plan holds no body
+    assert op.payload() == item_body(ADA, [b], "t")
