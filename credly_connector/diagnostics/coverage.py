@@ -29,7 +29,7 @@ from credly_connector.identity.addresses import (
     secondary_smtp,
 )
 from credly_connector.identity.eligibility import user_skip_reasons
-from credly_connector.identity.entities import content_hash, item_body, item_id
+from credly_connector.identity.entities import input_digest, item_id
 from credly_connector.identity.matching import MatchResult, MatchStatus, match_email
 from credly_connector.identity.near_miss import edit_distance
 from credly_connector.identity.outcome import (
@@ -341,7 +341,7 @@ def _written(
             tenant_id
             and item is not None
             and item.hash is not None
-            and item.hash == content_hash(item_body(owners[user_id], user_badges, tenant_id))
+            and item.hash == input_digest(owners[user_id], user_badges, tenant_id)
         )
         found[user_id] = _Written(item, same)
     return found

@@ -10,7 +10,7 @@ from datetime import timedelta
 from credly_connector.diagnostics.coverage import _ClosestIndex, build_report
 from credly_connector.graph.models import DirectoryUser
 from credly_connector.identity.addresses import normalize_email, primary_smtp
-from credly_connector.identity.entities import content_hash, item_body
+from credly_connector.identity.entities import input_digest
 from credly_connector.identity.near_miss import edit_distance
 from credly_connector.identity.outcome import Mailbox, mailbox_from_plans
 from tests.diagnostics.test_coverage import NOW, _badge, _item, _user
@@ -66,7 +66,7 @@ def test_a_content_neutral_badge_update_stays_synced() -> None:
     ann = _user("ann@contoso.com")
     written = NOW - timedelta(days=1)
     bumped = _badge("1", "ann@contoso.com", updated_at="2026-11-28T11:00:00Z")
-    digest = content_hash(item_body(ann, [bumped], TENANT))
+    digest = input_digest(ann, [bumped], TENANT)
     record = replace(_item(ann, written), hash=digest)
     mailboxes = {ann.id: Mailbox(True, "test")}
     report = build_report(
