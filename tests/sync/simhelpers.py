@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -66,6 +67,13 @@ def cli(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedP
     )
 
 
+def _default_sigint() -> None:
+    # A job a non-interactive shell starts in the background (CI, cron) inherits SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler: the Ctrl+C tests need
+    # the child to see SIGINT the way a terminal delivers it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli_popen(config: Path, *args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CREDLYCTL_")}
     return subprocess.Popen(
@@ -74,6 +82,7 @@ def cli_popen(config: Path, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=_default_sigint if os.name == "posix" else None,
     )
 
 
