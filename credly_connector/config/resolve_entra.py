@@ -183,16 +183,25 @@ class EntraMixin(SecretsMixin):
         value = section.managed_identity_client_id
         if value is None:
             return None
+        return self.client_guid(
+            value,
+            self.path("entra", "managed_identity_client_id"),
+            "The managed identity's client id",
+            "Copy the Client ID from the user-assigned managed identity's Overview page, "
+            "or remove the key to use the system-assigned identity.",
+        )
+
+    def client_guid(self, value: str, path: str, what: str, hint: str) -> str | None:
+        """A client id in canonical GUID form, or CFG024 with the exact correction if one exists."""
         check = check_org_id(value)
         if check.ok:
             return check.canonical
         self.add(
             error(
                 "CFG024",
-                self.path("entra", "managed_identity_client_id"),
-                f"The managed identity's client id is not a GUID: {check.message}",
-                "Copy the Client ID from the user-assigned managed identity's Overview page, "
-                "or remove the key to use the system-assigned identity.",
+                path,
+                f"{what} is not a GUID: {check.message}",
+                check.hint if check.suggestion else hint,
             )
         )
         return None
@@ -255,20 +264,12 @@ class EntraMixin(SecretsMixin):
                 )
             )
             return None
-        check = check_org_id(value)
-        if check.ok:
-            return check.canonical
-        self.add(
-            error(
-                "CFG024",
-                path,
-                f"The application (client) ID is not a GUID: {check.message}",
-                check.hint
-                if check.suggestion
-                else "Copy the Application (client) ID from the app registration's Overview page.",
-            )
+        return self.client_guid(
+            value,
+            path,
+            "The application (client) ID",
+            "Copy the Application (client) ID from the app registration's Overview page.",
         )
-        return None
 
     def certificate(self, section: m.EntraSection) -> Path | None:
         if section.certificate_path is None:
