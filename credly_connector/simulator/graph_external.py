@@ -201,9 +201,10 @@ class ConcurrentOperations:
         holds = self._holds.setdefault(connection_id, {})
         mine = holds.get(request.serial)
         if mine is None:
-            mine = holds[request.serial] = _Hold(
-                request.received, others=self._others(holds, request)
-            )
+            mine = holds[request.serial] = _Hold(request.received)
+        # Looked at again for every operation: two requests handled at the same time (their
+        # entries admitted in turn) each see the other's operations as they are admitted.
+        mine.others = max(mine.others, self._others(holds, request))
         busy = mine.others + mine.count
         if self.limit is not None and busy >= self.limit:
             return False
@@ -221,15 +222,17 @@ class ConcurrentOperations:
         """
         now = time.monotonic()
         for serial, old in list(holds.items()):
-            if old.answered is not None and old.answered < now - 10:
+            if serial != request.serial and old.answered is not None and old.answered < now - 10:
                 del holds[serial]  # over long before any request still being handled arrived
         at = request.received
         instants = [at] + [h.received for h in holds.values() if at < h.received <= now]
         return max(
             sum(
                 h.count
-                for h in holds.values()
-                if h.received <= t and (h.answered is None or h.answered > t)
+                for serial, h in holds.items()
+                if serial != request.serial
+                and h.received <= t
+                and (h.answered is None or h.answered > t)
             )
             for t in instants
         )
