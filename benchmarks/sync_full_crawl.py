@@ -1,173 +1,61 @@
-"""Benchmark: full and incremental crawls against the simulator's large generated organization.
+"""Benchmark: one size's full and incremental crawls, tuned, with requests and profiles.
 
-The simulator runs in its own process (multiprocessing); each crawl is a real `credlyctl sync`
-process, so its peak memory is measured alone (os.wait4). Prints, per crawl: wall time, the
-floor the simulator's limits imply, their ratio, HTTP requests by kind from the simulator's
-request log, and credlyctl's peak memory.
+For the issue 12 figures (shipped configuration, several sizes and ingestion limits, the
+targets) run benchmarks/sync_at_scale.py. This script is the closer look at one size: the
+simulator (its own process, see _simulated_org.py) with one ingestion limit, the Credly page
+and write concurrency chosen on the command line, a full crawl, an incremental crawl with no
+change and one after 1% of the users changed. Prints, per crawl: wall time, the floor the
+simulator's limits imply, their ratio, HTTP requests by kind from the simulator's request log,
+the phases from the crawl log, CPU and peak memory; `--profile DIR` writes a cProfile file per
+crawl.
 
-Floor = max(items written / ingestion limit, Credly pages x latency / parallel page reads),
-parallel page reads being min(8, sync.credly_page_concurrency).
+Floor = max(items written / ingestion limit, Credly pages x latency / parallel page reads +
+user pages x latency), parallel page reads being min(8, sync.credly_page_concurrency).
 
     python benchmarks/sync_full_crawl.py                      # 20,000 users, 80,000 badges
-    python benchmarks/sync_full_crawl.py --users 2000 --badges 8000
+    python benchmarks/sync_full_crawl.py --users 2000 --badges 8000 --profile /tmp/prof
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
-from datetime import datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-CONNECTION = "credlybadges"
-MAIN = "from credly_connector.cli.app import main; main()"
-
-
-def _serve(conn: Connection, users: int, badges: int, latency: float, limit: float) -> None:
-    """The simulator process: answers control commands from the benchmark over a pipe."""
-    from credly_connector.simulator.generator import generate
-    from credly_connector.simulator.runner import start_simulator
-
-    scenario = generate(users=users, badges=badges, seed=1)
-    org_id = scenario["credly"]["organizations"][0]["id"]
-    with start_simulator(scenario) as sim:
-        sim.set_faults(latency_seconds=latency, graph_ingestion_limit_per_second=limit)
-        conn.send({"ready": True})
-        while True:
-            command, argument = conn.recv()
-            if command == "config":
-                conn.send(sim.config_toml(state_dir=argument))
-            elif command == "clear_log":
-                sim.clear_request_log()
-                conn.send(True)
-            elif command == "log":
-                kinds: Counter[str] = Counter()
-                for entry in sim.request_log():
-                    path = entry.path.split("?")[0]
-                    if entry.service == "credly-api":
-                        kind = "credly.badges" if path.endswith("/badges") else "credly.other"
-                    elif entry.service == "graph":
-                        kind = "graph " + (
-                            "$batch"
-                            if path.endswith("/$batch")
-                            else "users.delta"
-                            if "/users/delta" in path
-                            else "users"
-                            if "/users" in path
-                            else "other"
-                        )
-                    else:
-                        kind = entry.service
-                    kinds[f"{entry.method} {kind}"] += 1
-                conn.send(dict(sorted(kinds.items())))
-            elif command == "change":
-                # Give `argument` percent of the users holding an item one more badge.
-                items = sorted(sim.graph_items(CONNECTION))
-                chosen = items[:: max(1, round(100 / argument))]
-                by_id = {u["id"].replace("-", ""): u for u in sim.directory.all_users()}
-                for item_id in chosen:
-                    user = by_id[item_id]
-                    sim.add_badge(
-                        org_id,
-                        state="accepted",
-                        public=True,
-                        accepted_at="2026-11-01T00:00:00Z",
-                        recipient_email=user["userPrincipalName"],
-                        badge_template={"id": "bench", "name": "Benchmark badge"},
-                    )
-                conn.send(len(chosen))
-            elif command == "items":
-                conn.send(len(sim.graph_items(CONNECTION)))
-            elif command == "stop":
-                conn.send(True)
-                return
-
-
-def _run(
-    config: Path, *args: str, profile: Path | None = None
-) -> tuple[dict[str, Any], float, float, float]:
-    """One credlyctl run: its JSON document, wall seconds, peak RSS in MB and CPU seconds.
-
-    CPU (user + system, from os.wait4) is the figure to compare on a loaded machine: wall
-    time there mostly measures the other processes."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-c", _profiled(profile), *args, "--config", str(config), "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    document = json.loads(output)
-    if process.returncode not in (0, 1):
-        raise SystemExit(f"credlyctl {' '.join(args)} failed: {json.dumps(document)[:800]}")
-    cpu = usage.ru_utime + usage.ru_stime
-    return document, wall, usage.ru_maxrss / 1024, cpu  # Linux reports KiB
-
-
-def _profiled(profile: Path | None) -> str:
-    """The command to run: credlyctl's main, under cProfile when a profile file is asked."""
-    if profile is None:
-        return MAIN
-    main = MAIN.replace("; ", "\n")
-    return f"import cProfile; cProfile.run({main!r}, {str(profile)!r})"
-
-
-def _phases(log: Path) -> dict[str, float]:
-    """Seconds spent reading, planning, writing and recording, from the crawl's log."""
-    events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
-    stamp: dict[str, list[datetime]] = {}
-    for event in events:
-        stamp.setdefault(event["event"], []).append(datetime.fromisoformat(event["time"]))
-    start = stamp["crawl_start"][0]
-    read_end = max(
-        stamp.get("credly_read", [start])
-        + stamp.get("users_listed", [start])
-        + stamp.get("users_delta", [start])
-    )
-    plan = stamp.get("plan", [read_end])[0]
-    write_end = max(stamp.get("batch", [plan]))
-    end = stamp["crawl_end"][0]
-    return {
-        "read": (read_end - start).total_seconds(),
-        "plan": (plan - read_end).total_seconds(),
-        "write": (write_end - plan).total_seconds(),
-        "record": (end - write_end).total_seconds(),
-    }
+from _simulated_org import (
+    SimulatedOrg,
+    floor_seconds,
+    load_average,
+    log_stamps,
+    phases,
+    run_credlyctl,
+)
 
 
 def _crawl(
-    name: str, control: Connection, config: Path, args: argparse.Namespace, *flags: str
+    name: str, org: SimulatedOrg, config: Path, args: argparse.Namespace, *flags: str
 ) -> dict[str, Any]:
-    control.send(("clear_log", None))
-    control.recv()
-    log = config.with_name(f"crawl-{name.split(',')[0].replace(' ', '-')}-{time.time():.0f}.log")
+    org.reset()
+    # One log per crawl: the two incremental crawls may start within the same second.
+    slug = "".join(c if c.isalnum() else "-" for c in name)
+    log = config.with_name(f"crawl-{slug}-{time.time():.0f}.log")
     profile = args.profile / f"{log.stem}.prof" if args.profile else None
-    document, wall, peak, cpu = _run(
-        config, "sync", *flags, "--log-file", str(log), profile=profile
-    )
-    phases = _phases(log)
-    report = document["instances"][0]
-    control.send(("log", None))
-    kinds: dict[str, int] = control.recv()
+    run = run_credlyctl(config, "sync", *flags, "--log-file", str(log), profile=profile)
+    if run.exit_code not in (0, 1):
+        raise SystemExit(f"credlyctl sync {' '.join(flags)} failed: {run.error}")
+    spent = phases(log_stamps(log))
+    report = run.report
+    requests = org.requests()
     counts = report["counts"]
     items = counts["written"] + counts["deleted"]
-    pages = kinds.get("GET credly.badges", 0)
     parallel = min(8, args.page_concurrency)
-    floor = max(items / args.ingestion_limit, pages * args.latency / parallel)
+    floor = floor_seconds(items, args.ingestion_limit, requests, args.latency, parallel)
+    wall, peak, cpu = run.wall, run.peak_mb, run.cpu
     result = {
         "crawl": name,
         "kind": report["kind"],
@@ -179,13 +67,13 @@ def _crawl(
         "items_written": counts["written"],
         "items_deleted": counts["deleted"],
         "items_unchanged": counts["unchanged"],
-        "credly_pages": pages,
-        "requests": kinds,
+        "credly_pages": requests.credly_pages,
+        "requests": requests.kinds,
         "throttled_entries": report["throttling"]["throttled_entries"],
         "peak_memory_mb": round(peak, 1),
         "cpu_seconds": round(cpu, 2),
-        "load_average_1min": round(os.getloadavg()[0], 1),
-        "phases_seconds": phases,
+        "load_average_1min": round(load_average(), 1),
+        "phases_seconds": spent,
     }
     print(f"\n== {name} ({report['kind']} crawl)")
     print(f"   wall time        {wall:8.2f} s   (crawl itself {report['duration_seconds']:.2f} s)")
@@ -198,10 +86,10 @@ def _crawl(
         f"unchanged {counts['unchanged']}"
     )
     print(f"   peak memory      {peak:8.1f} MB")
-    print(f"   CPU (user+sys)   {cpu:8.2f} s   (load average {os.getloadavg()[0]:.1f})")
-    print("   phases (from --log-file): " + ", ".join(f"{k} {v:.2f} s" for k, v in phases.items()))
+    print(f"   CPU (user+sys)   {cpu:8.2f} s   (load average {load_average():.1f})")
+    print("   phases (from --log-file): " + ", ".join(f"{k} {v:.2f} s" for k, v in spent.items()))
     print("   requests (simulator log):")
-    for kind, number in kinds.items():
+    for kind, number in requests.kinds.items():
         print(f"     {kind:32s} {number:7d}")
     return result
 
@@ -222,41 +110,24 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    context = multiprocessing.get_context("spawn")
-    control, child_end = context.Pipe()
-    server = context.Process(
-        target=_serve,
-        args=(child_end, args.users, args.badges, args.latency, args.ingestion_limit),
-        daemon=True,
-    )
     print(f"Generating {args.users} users and {args.badges} badges; starting the simulator...")
     started = time.perf_counter()
-    server.start()
-    control.recv()
+    org = SimulatedOrg(args.users, args.badges, args.latency)
+    org.set_limit(args.ingestion_limit)
     print(
         f"Simulator ready after {time.perf_counter() - started:.1f} s "
         f"(latency {args.latency * 1000:.0f} ms, ingestion limit {args.ingestion_limit}/s)"
     )
-    folder = Path(tempfile.mkdtemp(prefix="credlyctl-bench-"))
-    control.send(("config", str(folder / "state")))
-    text: str = control.recv()
-    marker = f'state_dir = "{folder / "state"}"'
-    text = text.replace(
-        marker,
-        # The writer finds the ingestion limit by itself: no sync.max_write_rate.
-        marker
-        + (f"\nwrite_concurrency = {args.write_concurrency}" if args.write_concurrency else "")
-        + f"\ncredly_page_concurrency = {args.page_concurrency}",
-    )
-    config = folder / "credlyctl.toml"
-    config.write_text(text, encoding="utf-8")
-    _run(config, "setup")
+    # The writer finds the ingestion limit by itself: no sync.max_write_rate.
+    tuning = [f"credly_page_concurrency = {args.page_concurrency}"]
+    if args.write_concurrency:
+        tuning.append(f"write_concurrency = {args.write_concurrency}")
+    config = org.configure(Path(tempfile.mkdtemp(prefix="credlyctl-bench-")), *tuning)
 
-    results = [_crawl("full", control, config, args, "--full")]
-    results.append(_crawl("incremental, no change", control, config, args, "--incremental"))
-    control.send(("change", 1.0))
-    changed: int = control.recv()
-    result = _crawl("incremental, 1% of users changed", control, config, args, "--incremental")
+    results = [_crawl("full", org, config, args, "--full")]
+    results.append(_crawl("incremental, no change", org, config, args, "--incremental"))
+    changed = org.change(1.0)
+    result = _crawl("incremental, 1% of users changed", org, config, args, "--incremental")
     result["users_changed"] = changed
     results.append(result)
     print(f"\nUsers changed: {changed}; items written by that crawl: {result['items_written']}")
@@ -266,9 +137,7 @@ def main() -> None:
     for crawl, share in shares.items():
         print(f"Incremental CPU share ({crawl}): {share:.1%} of the full crawl's CPU")
     print(f"Peak memory (any crawl): {peak_mb:.1f} MB")
-    control.send(("stop", None))
-    control.recv()
-    server.join(timeout=30)
+    org.close()
     summary = {
         "users": args.users,
         "badges": args.badges,
