@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from credly_connector.credly.models import Badge
 from credly_connector.graph.models import DirectoryUser
@@ -72,21 +72,37 @@ def account_value(user: DirectoryUser) -> str:
     )
 
 
-def _sorted_badges(badges: Iterable[Badge]) -> list[Badge]:
-    # A stable order keeps the content hash stable when Credly pages come back in another order.
-    return sorted(badges, key=lambda b: (b.issued_at.isoformat() if b.issued_at else "", b.id))
+class BadgeEntry(NamedTuple):
+    """What one indexed badge adds to its owner's item, computed once when the badge is read.
+
+    A crawl keeps these (or spools them to disk) instead of whole `Badge` objects: the item
+    body and its digest need nothing else. Tuples sort by (sort key, badge id): the stable
+    order that keeps the body the same when Credly pages come back in another order.
+    """
+
+    sort_key: str  # issued_at as ISO text ("" when unknown)
+    badge_id: str
+    certification: bool
+    text: str  # the entity as the JSON string Graph stores
 
 
-def item_body(user: DirectoryUser, badges: Iterable[Badge], tenant_id: str) -> dict[str, Any]:
+def badge_entry(badge: Badge) -> BadgeEntry:
+    return BadgeEntry(
+        badge.issued_at.isoformat() if badge.issued_at else "",
+        badge.id,
+        badge_category(badge) is BadgeCategory.CERTIFICATION,
+        _entity_text(badge_entity(badge)),
+    )
+
+
+def item_body_from_entries(
+    user: DirectoryUser, entries: Iterable[BadgeEntry], tenant_id: str
+) -> dict[str, Any]:
     """The PUT body of a user's item: account, awards, certifications, ACL everyone."""
     awards: list[str] = []
     certifications: list[str] = []
-    for badge in _sorted_badges(badges):
-        serialized = _entity_text(badge_entity(badge))
-        if badge_category(badge) is BadgeCategory.CERTIFICATION:
-            certifications.append(serialized)
-        else:
-            awards.append(serialized)
+    for entry in sorted(entries):
+        (certifications if entry.certification else awards).append(entry.text)
     return {
         "acl": [{"type": "everyone", "value": tenant_id, "accessType": "grant"}],
         "properties": {
@@ -99,31 +115,49 @@ def item_body(user: DirectoryUser, badges: Iterable[Badge], tenant_id: str) -> d
     }
 
 
-# Bump when item_body's output changes for the same inputs: every stored digest then differs
-# and the next crawl rewrites each item once.
-ITEM_FORMAT = "item-1"
+def item_body(user: DirectoryUser, badges: Iterable[Badge], tenant_id: str) -> dict[str, Any]:
+    return item_body_from_entries(user, (badge_entry(b) for b in badges), tenant_id)
 
 
-def _badge_inputs(badge: Badge) -> str:
-    # Every Badge field badge_entity and badge_category read, and nothing else: keep in step.
-    # Strings quoted (!r) so no two inputs run together; dates as ISO text (repr is slower).
-    b = badge
-    return (
-        f"{b.id!r}|{b.template_name!r}|{b.issuer_name!r}|{b.issued_at}|{b.badge_url!r}|"
-        f"{b.image_url!r}|{b.type_category!r}|{b.expires_at}"
-    )
+# Bump when item_body's output or the digest's recipe changes for the same inputs: every
+# stored digest then differs and the next crawl rewrites each item once.
+# item-2: the digest is taken over the badge entries (the entity texts) themselves.
+ITEM_FORMAT = "item-2"
+
+
+class DigestBuilder:
+    """The digest of an item's inputs, fed entry by entry in sorted order (see entries_digest).
+
+    Equal digests mean equal bodies: the state keeps the digest in place of the body's hash,
+    so an incremental crawl builds no body for an unchanged user (issue 12, goal 3).
+    """
+
+    def __init__(self, user: DirectoryUser, tenant_id: str) -> None:
+        self._hash = hashlib.sha256(
+            repr((ITEM_FORMAT, tenant_id, user.id, user.user_principal_name)).encode("utf-8")
+        )
+
+    def add(self, entry: BadgeEntry) -> None:
+        # The text holds every field the entity shows; the id and category decide order and
+        # list. Lengths first, so no two entries can run together into the same bytes.
+        data = f"{len(entry.sort_key)}:{entry.sort_key}|{len(entry.badge_id)}:{entry.badge_id}|"
+        data += f"{int(entry.certification)}|{len(entry.text)}:{entry.text};"
+        self._hash.update(data.encode("utf-8"))
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def entries_digest(user: DirectoryUser, entries: Iterable[BadgeEntry], tenant_id: str) -> str:
+    builder = DigestBuilder(user, tenant_id)
+    for entry in sorted(entries):
+        builder.add(entry)
+    return builder.hexdigest()
 
 
 def input_digest(user: DirectoryUser, badges: Iterable[Badge], tenant_id: str) -> str:
-    """A digest of everything item_body reads, without building the body.
-
-    It stands for the item's content in the state: equal digests mean an equal body, so an
-    incremental crawl skips the body of every unchanged user (issue 12, goal 3). Computing it
-    costs a fraction of building and serialising the body.
-    """
-    inputs = sorted(_badge_inputs(b) for b in badges)  # page order must not matter
-    text = repr((ITEM_FORMAT, tenant_id, user.id, user.user_principal_name, *inputs))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """A digest of everything item_body reads, without keeping the body."""
+    return entries_digest(user, (badge_entry(b) for b in badges), tenant_id)
 
 
 def content_hash(body: dict[str, Any]) -> str:
