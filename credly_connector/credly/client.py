@@ -8,11 +8,12 @@ badge states kept, malformed JSON retried and then reported.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import date
 from typing import Any
 
@@ -128,46 +129,70 @@ class CredlyClient(MeteredClient):
         recipient_email: str | None = None,
         filters: Mapping[str, str] | None = None,
     ) -> list[Badge]:
-        """All badges; pages 2..N are read in parallel when Credly reports `total_pages`."""
-        params = self._badge_params(recipient_email, filters)
-        base = f"{self.org_url}/badges"
-        # Pages are parsed as they arrive so raw JSON never piles up (80,000 badges as raw
-        # dicts would cost hundreds of MB).
-        first = self._get_json(base, kind="credly.badges", params=params, org_path=True)
-        total_pages = _credible_total_pages(first)
-        pages: dict[int, list[Badge]] = {1: _badges(first)}
-        next_url = self._next_page(first)
-        del first
-        if total_pages and total_pages > 1:
-            numbers = list(range(2, total_pages + 1))
-
-            def read(number: int) -> tuple[list[Badge], str | None]:
-                paged = {**params, "page": str(number)}
-                document = self._get_json(base, kind="credly.badges", params=paged, org_path=True)
-                return _badges(document), self._next_page(document)
-
-            workers = min(self.page_concurrency, len(numbers))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="credly-page") as pool:
-                for number, (badges, link) in zip(numbers, pool.map(read, numbers), strict=True):
-                    pages[number] = badges
-                    next_url = link  # the last page's link: set only if pages were added
-        # Badges issued while we read can add a page: keep following the links from the end.
-        seen: set[str] = set()
-        number = max(pages)
-        while next_url and next_url not in seen:
-            seen.add(next_url)
-            if number >= MAX_BADGE_PAGES:
-                raise _too_many_pages(number + 1, first_page=None)
-            document = self._get_json(next_url, kind="credly.badges", org_path=True)
-            number += 1
-            pages[number] = _badges(document)
-            next_url = self._next_page(document)
+        """All badges, in page order, each once (see `iter_badge_pages`)."""
+        pages = dict(self.iter_badge_pages(recipient_email=recipient_email, filters=filters))
         by_id: dict[str, Badge] = {}
         for n in sorted(pages):
             for badge in pages[n]:
                 # Pages shift when badges are issued mid-read; the id keeps each badge once.
                 by_id[badge.id or f"#{len(by_id)}"] = badge
         return list(by_id.values())
+
+    def iter_badge_pages(
+        self,
+        *,
+        recipient_email: str | None = None,
+        filters: Mapping[str, str] | None = None,
+    ) -> Iterator[tuple[int, list[Badge]]]:
+        """Every page as (page number, badges), each as soon as it is read, in any order.
+
+        Pages 2..N are read in parallel when Credly reports `total_pages`. Pages are parsed
+        as they arrive so raw JSON never piles up, and at most two pages per reader wait to
+        be taken: a slow consumer slows the reading instead of filling memory. Badges issued
+        while pages are read shift them, so a badge may come twice (the consumer keeps it
+        once, by id), and pages past the reported total are followed by `next_page_url`.
+        """
+        params = self._badge_params(recipient_email, filters)
+        base = f"{self.org_url}/badges"
+        first = self._get_json(base, kind="credly.badges", params=params, org_path=True)
+        total_pages = _credible_total_pages(first)
+        next_url = self._next_page(first)
+        yield 1, _badges(first)
+        del first
+        number = 1
+        if total_pages and total_pages > 1:
+
+            def read(page: int) -> tuple[int, list[Badge], str | None]:
+                paged = {**params, "page": str(page)}
+                document = self._get_json(base, kind="credly.badges", params=paged, org_path=True)
+                return page, _badges(document), self._next_page(document)
+
+            numbers = iter(range(2, total_pages + 1))
+            workers = min(self.page_concurrency, total_pages - 1)
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="credly-page")
+            try:
+                running = {pool.submit(read, n) for n in itertools.islice(numbers, 2 * workers)}
+                while running:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        page, badges, link = future.result()
+                        if page == total_pages:
+                            next_url = link  # the last page's link: pages added since
+                        running.update(pool.submit(read, n) for n in itertools.islice(numbers, 1))
+                        yield page, badges
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+            number = total_pages
+        # Badges issued while we read can add a page: keep following the links from the end.
+        seen: set[str] = set()
+        while next_url and next_url not in seen:
+            seen.add(next_url)
+            if number >= MAX_BADGE_PAGES:
+                raise _too_many_pages(number + 1, first_page=None)
+            document = self._get_json(next_url, kind="credly.badges", org_path=True)
+            number += 1
+            next_url = self._next_page(document)
+            yield number, _badges(document)
 
     # ---- authentication ---------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""From badges, users and what the state remembers to a per-user plan. Pure: no I/O.
+"""From badges, users and what the state remembers to a per-user plan. No network I/O: the
+badges are read from the crawl's spool (sync/spool.py).
 
 Every item operation carries a reason an admin can read; every badge that is not indexed is
 counted under exactly one skip reason (the first that applies, in the order of the rules).
@@ -16,15 +17,12 @@ from typing import Any
 
 from credly_connector.credly.models import Badge
 from credly_connector.graph.models import DirectoryUser
-from credly_connector.identity.addresses import build_index, normalize_email
-from credly_connector.identity.eligibility import (
-    badge_skip_reasons,
-    normalize_opt_out,
-    user_skip_reasons,
-)
-from credly_connector.identity.entities import input_digest, item_body, item_id
-from credly_connector.identity.matching import MatchStatus, match_badge
-from credly_connector.sync.records import BadgeObservation, ItemRecord
+from credly_connector.identity.addresses import build_index
+from credly_connector.identity.eligibility import normalize_opt_out, user_skip_reasons
+from credly_connector.identity.entities import entries_digest, item_body_from_entries, item_id
+from credly_connector.identity.matching import MatchStatus, match_email
+from credly_connector.sync.records import ItemRecord
+from credly_connector.sync.spool import BadgeSpool
 
 
 class Action(StrEnum):
@@ -48,7 +46,7 @@ class Reason(StrEnum):
     STATE_MISSING_CLEANUP = "state_missing_cleanup"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per directory user with an item: no __dict__
 class PlannedOp:
     item_id: str
     user_id: str
@@ -85,7 +83,8 @@ class PlannedOp:
 @dataclass
 class Plan:
     ops: list[PlannedOp] = field(default_factory=list)
-    badges: list[BadgeObservation] = field(default_factory=list)
+    # Every badge the crawl read, as read: observations and unmatched badges come from it.
+    spool: BadgeSpool | None = field(default=None, repr=False, compare=False)
     badge_skips: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     badges_read: int = 0
@@ -125,46 +124,46 @@ _USER_REASONS = {
 }
 
 
-def plan_sync(inputs: PlanInputs) -> Plan:
-    plan = Plan()
+def plan_sync(inputs: PlanInputs, spool: BadgeSpool | None = None) -> Plan:
+    """The plan; `spool` holds the badges already read (else `inputs.badges` are spooled)."""
+    if spool is None:
+        spool = BadgeSpool()
+        spool.add(inputs.badges, inputs.now)
+    plan = Plan(spool=spool)
     users = [u for u in inputs.users if u.id]
     plan.users_read = len(users)
     index = build_index(users)
     opt_out = normalize_opt_out(inputs.opt_out)
     user_reasons = {u.id: user_skip_reasons(u, opt_out) for u in users}
-    indexed: dict[str, list[Badge]] = {}
 
-    for badge in inputs.badges:
-        plan.badges_read += 1
-        skips = [str(r) for r in badge_skip_reasons(badge, inputs.now)]
-        match = match_badge(badge, index)
+    def verdict(email: str) -> tuple[str | None, str | None]:
+        # The rules in order, after the badge's own (state, visibility, expiry, address).
+        match = match_email(email, index)
         user_id = match.user.id if match.user else None
-        if (
-            not skips
-            and badge.recipient_email
-            and normalize_email(badge.recipient_email) in opt_out
-        ):
-            skips.append("user_opted_out")
-        if not skips and not match.matched:
-            skips.append(
-                "badge_several_users"
-                if match.status is MatchStatus.SEVERAL_USERS
-                else "badge_no_matching_user"
-            )
-        if not skips and user_id is not None and user_reasons[user_id]:
-            skips.append(str(user_reasons[user_id][0]))
-        reason = skips[0] if skips else None
-        if reason is None and user_id is not None:
-            indexed.setdefault(user_id, []).append(badge)
-            plan.badges_indexed += 1
-        else:
-            plan.badge_skips[reason or "badge_no_matching_user"] += 1
-        plan.badges.append(
-            BadgeObservation(
-                badge.id, badge.state, badge.public, badge.recipient_email, user_id, reason
-            )
-        )
+        if email in opt_out:
+            return user_id, "user_opted_out"
+        if not match.matched:
+            several = match.status is MatchStatus.SEVERAL_USERS
+            return user_id, "badge_several_users" if several else "badge_no_matching_user"
+        if user_id is not None and user_reasons[user_id]:
+            return user_id, str(user_reasons[user_id][0])
+        return user_id, None
 
+    spool.assign(verdict)
+    for reason, count in spool.skip_counts().items():
+        plan.badges_read += count
+        if reason is None:
+            plan.badges_indexed += count
+        else:
+            plan.badge_skips[reason] += count
+    by_id = {u.id: u for u in users}
+    # The digest of the inputs stands for the content: the body is built only for the items
+    # that are written, by the writer (`PlannedOp.payload`), from the spool.
+    indexed: dict[str, tuple[str, int]] = {}
+    for user_id, entries in spool.entries_by_user():
+        if user_id in by_id:
+            digest = entries_digest(by_id[user_id], entries, inputs.tenant_id)
+            indexed[user_id] = (digest, len(entries))
     plan.users_matched = len(indexed)
     items_by_user: dict[str, ItemRecord] = {r.user_id: r for r in inputs.items.values()}
     directory_ids = {u.id for u in users}
@@ -173,14 +172,12 @@ def plan_sync(inputs: PlanInputs) -> Plan:
         if inputs.only_user_ids is not None and user.id not in inputs.only_user_ids:
             continue
         existing = items_by_user.get(user.id) or inputs.items.get(item_id(user.id))
-        badges = indexed.get(user.id)
-        if badges:
-            # The digest of the inputs stands for the content: the body is built only for
-            # the items that are written.
-            digest = input_digest(user, badges, inputs.tenant_id)
+        found = indexed.get(user.id)
+        if found:
+            digest, count = found
             action, reason = _write_decision(existing, digest, inputs.refresh_before)
             build = (
-                partial(item_body, user, badges, inputs.tenant_id)
+                partial(_build_body, spool, user, inputs.tenant_id)
                 if action is not Action.UNCHANGED
                 else None
             )
@@ -193,7 +190,7 @@ def plan_sync(inputs: PlanInputs) -> Plan:
                     reason,
                     None,
                     digest,
-                    len(badges),
+                    count,
                     build,
                 )
             )
@@ -233,6 +230,10 @@ def plan_sync(inputs: PlanInputs) -> Plan:
             "be found without the old state and stay until the connection is recreated."
         )
     return plan
+
+
+def _build_body(spool: BadgeSpool, user: DirectoryUser, tenant_id: str) -> dict[str, Any]:
+    return item_body_from_entries(user, spool.entries_for(user.id), tenant_id)
 
 
 def _write_decision(

@@ -19,9 +19,9 @@ from credly_connector.net.retry import RetryStats
 
 
 class CredlyReader(Protocol):
-    """The badges of the organization: all of them, or those of one recipient."""
+    """The badges of the organization: page by page, or those of one recipient."""
 
-    def list_badges(self) -> list[Badge]: ...
+    def iter_badge_pages(self) -> Iterable[tuple[int, list[Badge]]]: ...
 
     def iter_badges(self, *, recipient_email: str | None = None) -> Iterable[Badge]: ...
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from credly_connector.config.resolved import InstanceSettings
-from credly_connector.credly.models import Badge
 from credly_connector.errors import CredlyctlError, UsageError
 from credly_connector.exit_codes import ExitCode
 from credly_connector.graph.errors import DeltaExpiredError
@@ -34,6 +33,7 @@ from credly_connector.sync.ports import (
 )
 from credly_connector.sync.schedule import schedule_for
 from credly_connector.sync.snapshot import apply_delta, from_snapshot, removed_id, to_snapshot
+from credly_connector.sync.spool import BadgeSpool
 from credly_connector.sync.state import (
     SyncLock,
     SyncState,
@@ -172,6 +172,8 @@ class SyncRunner:
         finally:
             for stop in stop_listening:
                 stop()
+            if self._spool is not None:
+                self._spool.close()
             self.log.close()
 
     def _waited(self, wait: RetryWait) -> None:
@@ -201,18 +203,21 @@ class SyncRunner:
 
     # ---- reading ---------------------------------------------------------------------------
 
-    def _read_badges(self, emails: Sequence[str] = ()) -> list[Badge]:
+    def _read_badges(self, now: datetime, emails: Sequence[str] = ()) -> BadgeSpool:
+        """Every badge (or those of `emails`) into a spool, page by page as pages arrive."""
         self.progress.phase("Reading Credly badges and Entra ID users")
-        if not emails:
-            badges = self.clients.credly.list_badges()
-        else:
-            by_id: dict[str, Badge] = {}
+        spool = BadgeSpool()
+        try:
+            if not emails:
+                for _, page in self.clients.credly.iter_badge_pages():
+                    spool.add(page, now)
             for email in emails:
-                for badge in self.clients.credly.iter_badges(recipient_email=email):
-                    by_id[badge.id] = badge
-            badges = list(by_id.values())
-        self.log.event("credly_read", badges=len(badges))
-        return badges
+                spool.add(self.clients.credly.iter_badges(recipient_email=email), now)
+            self.log.event("credly_read", badges=spool.count())
+        except BaseException:
+            spool.close()
+            raise
+        return spool
 
     def _read_users(
         self, kind: str, state: SyncState | None, report: SyncReport
@@ -278,11 +283,11 @@ class SyncRunner:
         kind: str,
         state: SyncState | None,
         report: SyncReport,
-        badges: list[Badge],
+        spool: BadgeSpool,
         users: list[DirectoryUser],
         only: frozenset[str] | None,
     ) -> Plan:
-        now = self.clock()
+        now = self._now
         items = state.items() if state is not None else {}
         refresh_before = None
         if kind == "full":
@@ -295,7 +300,7 @@ class SyncRunner:
         )
         plan = plan_sync(
             PlanInputs(
-                badges=badges,
+                badges=(),
                 users=users,
                 items=items,
                 tenant_id=self.settings.entra.tenant_id,
@@ -304,7 +309,8 @@ class SyncRunner:
                 refresh_before=refresh_before,
                 cleanup_unknown=cleanup,
                 only_user_ids=only,
-            )
+            ),
+            spool,
         )
         for warning in plan.warnings:
             self.warn(report, warning)
@@ -321,8 +327,8 @@ class SyncRunner:
                 report.ended_at = self.clock()
                 return report
             require_ready(self.clients.graph, self.settings.graph.connection_id)
-            users, only, badges = self._read(kind, state, report)
-            report.plan = self._plan(kind, state, report, badges, users, only)
+            users, only, spool = self._read(kind, state, report)
+            report.plan = self._plan(kind, state, report, spool, users, only)
             self._guard(report.plan, report)
             report.requests = _reads(self.clients)
             report.ended_at = self.clock()
@@ -333,23 +339,33 @@ class SyncRunner:
 
     def _read(
         self, kind: str, state: SyncState | None, report: SyncReport
-    ) -> tuple[list[DirectoryUser], frozenset[str] | None, list[Badge]]:
+    ) -> tuple[list[DirectoryUser], frozenset[str] | None, BadgeSpool]:
+        # One moment for every rule that depends on time (expiry), however long reading takes.
+        self._now = self.clock()
         if kind == "user":
             users = self._read_named_users(report)
             emails = sorted(
                 {normalize_email(e) for e in self.options.users}
                 | {a for u in users for a in match_keys(u)}
             )
-            badges = self._read_badges(emails)
-            return users, frozenset(u.id for u in users), badges
-        # Credly pages and the directory are independent: read them at the same time.
+            spool = self._spool = self._read_badges(self._now, emails)
+            return users, frozenset(u.id for u in users), spool
+        # Credly pages and the directory are independent: read them at the same time. Each
+        # page goes to the spool as it arrives; matching waits for the directory.
         with ThreadPoolExecutor(1, thread_name_prefix="read-users") as pool:
             users_future = pool.submit(self._read_users, kind, state, report)
-            badges = self._read_badges()
-            users, self._delta_link = users_future.result()
-        return users, None, badges
+            spool = self._spool = self._read_badges(self._now)
+            try:
+                users, self._delta_link = users_future.result()
+            except BaseException:
+                spool.close()
+                raise
+        return users, None, spool
 
     _delta_link: str | None = None
+    _now: datetime
+    # The crawl's badges, closed (and its file deleted) when the run ends.
+    _spool: BadgeSpool | None = None
     # Set when the directory was read as a delta: (changed users, removed ids).
     _user_changes: tuple[list[DirectoryUser], list[str]] | None = None
 
@@ -364,11 +380,11 @@ class SyncRunner:
         report.crawl_id = crawl_id
         self.log.event("crawl_start", instance=self.settings.name, kind=kind, crawl=crawl_id)
         users: list[DirectoryUser] = []
-        badges: list[Badge] = []
+        spool: BadgeSpool | None = None
         try:
             require_ready(self.clients.graph, self.settings.graph.connection_id)
-            users, only, badges = self._read(kind, state, report)
-            plan = self._plan(kind, state, report, badges, users, only)
+            users, only, spool = self._read(kind, state, report)
+            plan = self._plan(kind, state, report, spool, users, only)
             report.plan = plan
             held = self._guard(plan, report)
             if held:
@@ -402,11 +418,12 @@ class SyncRunner:
             message, hint = self._held_sentences(report.deletes_held, dry_run=False)
             errors.insert(0, {"message": message, "hint": hint, "id": "deletes_held"})
         outcome = _outcome(report)
-        if report.plan is not None and error is None:
-            state.record_badges(report.plan.badges, report.started_at)
+        if spool is not None and report.plan is not None and error is None:
+            state.record_badges(spool.observations(), report.started_at)
             if kind != "user":  # this crawl read every badge: diagnosis searches them
                 state.replace_unmatched_badges(
-                    unmatched_badges(badges, report.plan), report.started_at
+                    (UnmatchedBadgeRecord(*row) for row in spool.reached_nobody()),
+                    report.started_at,
                 )
         # A crawl that held deletions may have read a broken world (that is what the guard
         # suspects): keep the last good snapshot and delta link, so the next crawl reads the
@@ -531,22 +548,6 @@ class SyncRunner:
 
 
 _STATE_LOCK = threading.Lock()
-
-
-def unmatched_badges(badges: Iterable[Badge], plan: Plan) -> list[UnmatchedBadgeRecord]:
-    """The badges with a recipient address that reached no user (id, address, name only)."""
-    reached_nobody = {b.id for b in plan.badges if b.user_id is None and b.recipient_email}
-    return [
-        UnmatchedBadgeRecord(
-            b.id,
-            b.recipient_email,
-            b.issued_to,
-            b.issued_to_first_name,
-            b.issued_to_last_name,
-        )
-        for b in badges
-        if b.id in reached_nobody and b.recipient_email
-    ]
 
 
 def run_sync(

@@ -1,0 +1,231 @@
+"""Every badge a crawl read, on disk instead of in memory (issue 12, goal 4).
+
+A user's item depends on all of their badges, which may be on any Credly page, so a crawl
+must keep what it read until the last page is in. Kept as `Badge` objects that grows with the
+organization (about 1 KB per badge: 500 MB for 500,000 badges); kept here it costs a bounded
+page cache. The spool is SQLite's private temporary database (file name ""): the library
+picks the platform's temporary folder and deletes the file when the connection closes, so a
+killed crawl leaves nothing that a later crawl reads.
+
+Pages are added as they arrive, before the directory is read (matching needs the directory,
+the badge's own checks and its item entry do not); `assign` then matches each distinct
+recipient address once. Everything a plan needs afterwards is a query: counts per skip
+reason, each user's entries in item order, the observations the state records and the badges
+that reached nobody.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+
+from credly_connector.credly.models import Badge
+from credly_connector.identity.addresses import normalize_email
+from credly_connector.identity.eligibility import badge_skip_reasons
+from credly_connector.identity.entities import BadgeEntry, badge_entry
+from credly_connector.sync.records import BadgeObservation
+
+# SQLite's page cache for the spool, in KiB (negative cache_size): what the spool may hold in
+# memory before it works from its file. 20,000 users / 80,000 badges (about 40 MB) mostly fit.
+CACHE_KIB = 32 * 1024
+
+_SCHEMA = (
+    # One row per badge id: a badge read twice (pages shift while badges are issued) is kept
+    # once, the copy read last.
+    """CREATE TABLE badges (
+        id TEXT PRIMARY KEY,
+        email TEXT,               -- the recipient address, normalized; NULL when absent
+        skip TEXT,                -- the first badge-level skip reason; NULL when indexable
+        state TEXT NOT NULL,
+        public INTEGER NOT NULL,
+        recipient_email TEXT,
+        issued_to TEXT,
+        first_name TEXT,
+        last_name TEXT,
+        sort_key TEXT,            -- the item entry (NULL unless indexable), see BadgeEntry
+        certification INTEGER,
+        text TEXT
+    )""",
+    "CREATE INDEX badges_by_email ON badges (email)",
+    # Filled by `assign`: who each address reaches and why its badges are not indexed.
+    """CREATE TABLE addresses (
+        email TEXT PRIMARY KEY,
+        user_id TEXT,
+        skip TEXT
+    )""",
+    "CREATE INDEX addresses_by_user ON addresses (user_id)",
+)
+
+# (user id or None, skip reason or None) for one normalized recipient address.
+AddressVerdict = tuple[str | None, str | None]
+
+NO_ID = "#"  # prefix of the spool key of a badge Credly sent without an id
+
+
+class BadgeSpool:
+    def __init__(self) -> None:
+        # Writer threads build item bodies from the spool while the main thread plans.
+        self._conn = sqlite3.connect("", check_same_thread=False)
+        self._lock = threading.Lock()
+        self._conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        self._conn.execute("PRAGMA journal_mode = OFF")  # scratch data: nothing to roll back
+        self._conn.execute("PRAGMA synchronous = OFF")
+        for statement in _SCHEMA:
+            self._conn.execute(statement)
+        self.added = 0  # badge rows added (a badge read twice counts twice)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> BadgeSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- filling --------------------------------------------------------------------------
+
+    def add(self, badges: Iterable[Badge], now: datetime) -> None:
+        """One page (or any number) of badges, with their own checks and item entries."""
+        rows = [_row(badge, now, self.added + n) for n, badge in enumerate(badges)]
+        with self._lock, self._conn:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO badges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+        self.added += len(rows)
+
+    def assign(self, verdict: Callable[[str], AddressVerdict]) -> None:
+        """Match each distinct recipient address once: `verdict(address)`."""
+        with self._lock:
+            emails = [
+                str(row[0])
+                for row in self._conn.execute(
+                    "SELECT DISTINCT email FROM badges WHERE email IS NOT NULL"
+                )
+            ]
+            with self._conn:
+                self._conn.execute("DELETE FROM addresses")
+                self._conn.executemany(
+                    "INSERT INTO addresses VALUES (?, ?, ?)",
+                    ((email, *verdict(email)) for email in emails),
+                )
+
+    # ---- reading --------------------------------------------------------------------------
+
+    def count(self) -> int:
+        """Distinct badges read."""
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM badges").fetchone()[0])
+
+    def skip_counts(self) -> dict[str | None, int]:
+        """Badges per reason they are not indexed (None: indexed), each badge counted once."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT COALESCE(b.skip, a.skip) AS reason, COUNT(*) FROM badges b "
+                "LEFT JOIN addresses a ON a.email = b.email GROUP BY reason"
+            ).fetchall()
+        return {row[0]: int(row[1]) for row in rows}
+
+    def entries_by_user(self) -> Iterator[tuple[str, list[BadgeEntry]]]:
+        """(user id, entries in item order) for every user with an indexed badge, by user id."""
+        query = (
+            "SELECT a.user_id, b.sort_key, b.id, b.certification, b.text FROM badges b "
+            "JOIN addresses a ON a.email = b.email "
+            "WHERE b.skip IS NULL AND a.skip IS NULL AND a.user_id IS NOT NULL "
+            "ORDER BY a.user_id, b.sort_key, b.id"
+        )
+        current: str | None = None
+        entries: list[BadgeEntry] = []
+        for row in self._fetch(query):
+            if row[0] != current:
+                if current is not None:
+                    yield current, entries
+                current, entries = str(row[0]), []
+            entries.append(BadgeEntry(str(row[1]), str(row[2]), bool(row[3]), str(row[4])))
+        if current is not None:
+            yield current, entries
+
+    def entries_for(self, user_id: str) -> list[BadgeEntry]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT b.sort_key, b.id, b.certification, b.text FROM badges b "
+                "JOIN addresses a ON a.email = b.email "
+                "WHERE a.user_id = ? AND b.skip IS NULL AND a.skip IS NULL "
+                "ORDER BY b.sort_key, b.id",
+                (user_id,),
+            ).fetchall()
+        return [BadgeEntry(r[0], r[1], bool(r[2]), r[3]) for r in rows]
+
+    def observations(self) -> Iterator[BadgeObservation]:
+        """Each badge as this crawl saw it, for the state's badge records."""
+        query = (
+            "SELECT b.id, b.state, b.public, b.recipient_email, a.user_id, "
+            "COALESCE(b.skip, a.skip) FROM badges b LEFT JOIN addresses a ON a.email = b.email"
+        )
+        for row in self._fetch(query):
+            badge_id = str(row[0])
+            yield BadgeObservation(
+                "" if badge_id.startswith(NO_ID) else badge_id,
+                str(row[1]),
+                bool(row[2]),
+                _text(row[3]),
+                _text(row[4]),
+                _text(row[5]),
+            )
+
+    def reached_nobody(self) -> Iterator[tuple[str, str, str | None, str | None, str | None]]:
+        """(id, recipient address, name, first name, last name) of each badge with an
+        address that reached no user."""
+        query = (
+            "SELECT b.id, b.recipient_email, b.issued_to, b.first_name, b.last_name "
+            "FROM badges b LEFT JOIN addresses a ON a.email = b.email "
+            "WHERE b.recipient_email IS NOT NULL AND a.user_id IS NULL"
+        )
+        for row in self._fetch(query):
+            badge_id = str(row[0])
+            yield (
+                "" if badge_id.startswith(NO_ID) else badge_id,
+                str(row[1]),
+                _text(row[2]),
+                _text(row[3]),
+                _text(row[4]),
+            )
+
+    def _fetch(self, query: str) -> Iterator[tuple[object, ...]]:
+        # In chunks, so a large result never sits in memory and the lock is released between.
+        with self._lock:
+            cursor = self._conn.execute(query)
+        while True:
+            with self._lock:
+                rows = cursor.fetchmany(1000)
+            if not rows:
+                return
+            yield from rows
+
+
+def _row(badge: Badge, now: datetime, number: int) -> tuple[object, ...]:
+    skips = badge_skip_reasons(badge, now)
+    entry = badge_entry(badge) if not skips else None
+    email = badge.recipient_email
+    return (
+        # A badge without an id (malformed) is still counted, under a key no id can take.
+        badge.id or f"{NO_ID}{number}",
+        normalize_email(email) if email and email.strip() else None,
+        str(skips[0]) if skips else None,
+        badge.state,
+        int(badge.public),
+        email,
+        badge.issued_to,
+        badge.issued_to_first_name,
+        badge.issued_to_last_name,
+        entry.sort_key if entry else None,
+        int(entry.certification) if entry else None,
+        entry.text if entry else None,
+    )
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
