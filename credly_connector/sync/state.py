@@ -586,42 +586,43 @@ class SyncState:
         (first seen, or its state, visibility, address, user or skip reason changed).
         """
         stamp = _iso(now or utcnow())
-        # Compare by hash: an id and an int per badge instead of a copy of every row.
+        with self._tx() as tx:
+            for chunk in _chunks(seen, _CHUNK):
+                tx.executemany(_UPSERT_BADGE, self._changed_badges(tx, chunk, stamp))
+
+    def _changed_badges(
+        self, tx: sqlite3.Connection, chunk: list[BadgeObservation], stamp: str | None
+    ) -> list[tuple[Any, ...]]:
+        # A chunk at a time, never a copy of every row: a crawl may see 500,000 badges.
+        marks = ", ".join("?" * len(chunk))
         known = {
-            str(row[0]): hash(tuple(row[1:]))
-            for row in self._conn.execute(
-                "SELECT id, state, public, recipient_email, user_id, skip_reason FROM badges"
+            str(row[0]): tuple(row[1:])
+            for row in tx.execute(
+                "SELECT id, state, public, recipient_email, user_id, skip_reason FROM badges "
+                f"WHERE id IN ({marks})",
+                [b.id for b in chunk],
             )
         }
-        rows = (
-            (b, email)
-            for b in seen
-            for email in (b.recipient_email.lower() if b.recipient_email else None,)
-            if known.get(b.id) != hash((b.state, int(b.public), email, b.user_id, b.skip_reason))
-        )
-        with self._tx() as tx:
-            tx.executemany(
-                "INSERT INTO badges (id, state, public, recipient_email, user_id, skip_reason, "
-                "first_seen, last_seen, first_indexed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET state = excluded.state, public = excluded.public, "
-                "recipient_email = excluded.recipient_email, user_id = excluded.user_id, "
-                "skip_reason = excluded.skip_reason, last_seen = excluded.last_seen, "
-                "first_indexed = COALESCE(badges.first_indexed, excluded.first_indexed)",
+        changed: list[tuple[Any, ...]] = []
+        for b in chunk:
+            email = b.recipient_email.lower() if b.recipient_email else None
+            if known.get(b.id) == (b.state, int(b.public), email, b.user_id, b.skip_reason):
+                continue
+            indexed = stamp if b.skip_reason is None and b.user_id else None
+            changed.append(
                 (
-                    (
-                        b.id,
-                        b.state,
-                        int(b.public),
-                        email,
-                        b.user_id,
-                        b.skip_reason,
-                        stamp,
-                        stamp,
-                        stamp if b.skip_reason is None and b.user_id else None,
-                    )
-                    for b, email in rows
-                ),
+                    b.id,
+                    b.state,
+                    int(b.public),
+                    email,
+                    b.user_id,
+                    b.skip_reason,
+                    stamp,
+                    stamp,
+                    indexed,
+                )
             )
+        return changed
 
     def _badge(self, row: sqlite3.Row) -> BadgeRecord:
         first_seen = _parse(row["first_seen"])
@@ -699,6 +700,29 @@ class SyncState:
     def delta_link(self) -> str | None:
         row = self._row("SELECT link FROM delta WHERE name = 'users'")
         return str(row[0]) if row else None
+
+
+_CHUNK = 500  # badges compared per query (SQLite allows 999 parameters in older builds)
+
+_UPSERT_BADGE = (
+    "INSERT INTO badges (id, state, public, recipient_email, user_id, skip_reason, "
+    "first_seen, last_seen, first_indexed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT(id) DO UPDATE SET state = excluded.state, public = excluded.public, "
+    "recipient_email = excluded.recipient_email, user_id = excluded.user_id, "
+    "skip_reason = excluded.skip_reason, last_seen = excluded.last_seen, "
+    "first_indexed = COALESCE(badges.first_indexed, excluded.first_indexed)"
+)
+
+
+def _chunks(values: Iterable[BadgeObservation], size: int) -> Iterator[list[BadgeObservation]]:
+    chunk: list[BadgeObservation] = []
+    for value in values:
+        chunk.append(value)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
