@@ -3,7 +3,8 @@
 Microsoft no longer publishes an ingestion limit for connectors (the last figure was 25 items
 per second per connection), and tenants differ, so the rate is discovered:
 
-* Probing: the rate starts at 25 items/s and grows in proportion to what Graph confirms
+* Probing: the rate starts at 25 items/s (or a little under the rate the instance's last
+  crawl ended at, from the state: sync/runner.py) and grows in proportion to what Graph confirms
   (about x7 per second of clean writes) while no 429 comes back, as long as the rate is what
   holds the writer back.
 * A 429 is one congestion event, however many entries or batches report it: the rate drops

@@ -7,6 +7,7 @@ only at the end, and each batch is bracketed by intent and result transactions.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ from credly_connector.sync.ports import (
     Progress,
     SyncClients,
 )
+from credly_connector.sync.ratelimit import START_RATE, AdaptiveRateLimiter
 from credly_connector.sync.schedule import schedule_for
 from credly_connector.sync.snapshot import apply_delta, from_snapshot, removed_id, to_snapshot
 from credly_connector.sync.spool import BadgeSpool
@@ -510,12 +512,17 @@ class SyncRunner:
     ) -> WriteReport:
         writes = [op for op in plan.writes if not (hold_deletes and op.action is Action.DELETE)]
         self.progress.phase("Writing items to Microsoft 365", len(writes))
+        start = remembered_write_rate(state)
+        limiter = AdaptiveRateLimiter(
+            self.settings.sync.max_write_rate, start=start or START_RATE, sleep=self._sleep
+        )
+        self.log.event("write_start", items=len(writes), rate=round(limiter.rate, 2))
         writer = BatchWriter(
             self.clients.graph.batch,
             self.settings.graph.connection_id,
-            max_rate=self.settings.sync.max_write_rate,
             concurrency=self.settings.sync.write_concurrency,
             sleep=self._sleep,
+            limiter=limiter,
         )
 
         def before(batch: Sequence[PlannedOp]) -> None:
@@ -539,7 +546,12 @@ class SyncRunner:
             for failure in failed:
                 self.log.event("item_failed", **failure.to_dict())
 
-        return writer.write(writes, BatchHooks(before, after, self.progress.advance, self._waited))
+        report = writer.write(
+            writes, BatchHooks(before, after, self.progress.advance, self._waited)
+        )
+        if writes:
+            self._state_call(lambda: state.set_meta(WRITE_RATE_KEY, f"{limiter.rate:.2f}"))
+        return report
 
     def _state_call(self, call: Callable[[], None]) -> None:
         # One SQLite connection shared by writer threads: serialize access to it.
@@ -548,6 +560,20 @@ class SyncRunner:
 
 
 _STATE_LOCK = threading.Lock()
+
+# The write rate the last crawl ended at: the next one starts near it instead of probing up
+# from 25 items/s again (a tenant's allowance rarely changes between crawls; when it does,
+# the first 429 brings the rate down as usual).
+WRITE_RATE_KEY = "write_rate"
+REMEMBERED_SHARE = 0.9  # start a little under it: the end of a crawl may have been a peak
+
+
+def remembered_write_rate(state: SyncState) -> float | None:
+    try:
+        rate = float(state.get_meta(WRITE_RATE_KEY) or "nan")
+    except ValueError:
+        return None
+    return rate * REMEMBERED_SHARE if math.isfinite(rate) and rate > 0 else None
 
 
 def run_sync(

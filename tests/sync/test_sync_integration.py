@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,7 +13,13 @@ import pytest
 from credly_connector.errors import UsageError
 from credly_connector.simulator.core import TokenCheck
 from credly_connector.simulator.runner import Simulator, start_simulator
-from credly_connector.sync.state import open_readonly, state_path
+from credly_connector.sync.ratelimit import START_RATE
+from credly_connector.sync.runner import (
+    REMEMBERED_SHARE,
+    WRITE_RATE_KEY,
+    remembered_write_rate,
+)
+from credly_connector.sync.state import open_readonly, open_state, state_path
 from tests.sync.simhelpers import (
     CONNECTION,
     bigger_scenario,
@@ -367,3 +374,36 @@ def test_a_sync_never_has_more_than_25_item_operations_in_flight(
         peak = sim.graph.external.operations.peak[CONNECTION]
         assert 1 < peak <= 25  # writes did overlap, up to the limit
         assert graph_view(sim) == oracle(sim)
+
+
+def test_the_next_crawl_starts_writing_near_the_rate_the_last_one_ended_at(
+    big_sim: Simulator, tmp_path: Path
+) -> None:
+    settings = settings_of(configure(big_sim, tmp_path))
+    do_setup(settings)
+    first = do_sync(settings, kind="full")
+    assert first.exit_code == 0, first.error
+    assert first.write is not None and first.write.peak_rate > START_RATE  # it probed up
+    state = open_state(state_path(settings.sync.state_dir, settings.name), settings.name)
+    try:
+        remembered = remembered_write_rate(state)
+    finally:
+        state.close()
+    assert remembered == pytest.approx(first.write.final_rate * REMEMBERED_SHARE, abs=0.01)
+    log = tmp_path / "second.log"
+    second = do_sync(settings, kind="full", log_file=log)
+    assert second.exit_code == 0, second.error
+    events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    [start] = [e for e in events if e["event"] == "write_start"]
+    assert start["rate"] == pytest.approx(remembered, abs=0.01)
+    assert graph_view(big_sim) == oracle(big_sim)
+
+
+@pytest.mark.parametrize("stored", ["", "abc", "nan", "inf", "-3", "0"])
+def test_a_remembered_rate_that_makes_no_sense_is_ignored(stored: str, tmp_path: Path) -> None:
+    state = open_state(tmp_path / "s.sqlite", "default")
+    try:
+        state.set_meta(WRITE_RATE_KEY, stored)
+        assert remembered_write_rate(state) is None
+    finally:
+        state.close()
