@@ -10,12 +10,13 @@ from __future__ import annotations
 import base64
 import copy
 import math
+import re
 import secrets
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -24,6 +25,13 @@ from credly_connector.simulator.knobs import Knobs
 
 PER_PAGE = 50  # [CREDLY] metadata examples report per: 50; no page-size parameter is known
 BADGE_READ_SCOPE = "issued_badges"
+# [INFERRED] Day filters on issued badges, by analogy with the badge templates' documented
+# `updated_at_min`/`updated_at_max` (YYYY-MM-DD, inclusive); switch `credly_updated_at_filter`.
+DAY_FILTERS = ("updated_at_min", "updated_at_max")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Moments that change a badge, latest wins: what `updated_at` is derived from when a scenario
+# leaves it out, so every simulated badge has one as Credly's do.
+_CHANGE_MOMENTS = ("state_updated_at", "accepted_at", "issued_at", "created_at")
 _INVALID_CLIENT = (
     "Client authentication failed due to unknown client, no client authentication included, "
     "or unsupported authentication method."
@@ -79,7 +87,10 @@ class CredlyStore:
             self._orgs[org_id] = record
             self._badges[org_id] = []
             # The scenario is the runner's private copy: badges are taken over, not copied.
+            loaded = iso(self.clock())
             for badge in org.get("badges", []):
+                if not badge.get("updated_at"):
+                    badge["updated_at"] = _last_change(badge) or loaded
                 self._append(org_id, badge)
         self._clients = {str(c["client_id"]): dict(c) for c in scenario.get("oauth_clients", [])}
         self._org_tokens = {
@@ -152,6 +163,7 @@ class CredlyStore:
             return copy.deepcopy(record)
 
     def listing(self, org_id: str, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        """The organization's badges matching `filters` (day filters already validated)."""
         case_sensitive = bool(self.switches.get("recipient_email_filter_case_sensitive"))
         key = (org_id, tuple(sorted((k, tuple(v)) for k, v in filters.items())), case_sensitive)
         with self._lock:
@@ -215,8 +227,46 @@ class CredlyStore:
         return None
 
 
+def _last_change(badge: dict[str, Any]) -> str | None:
+    moments = [t for t in (_parse_time(badge.get(k)) for k in _CHANGE_MOMENTS) if t is not None]
+    return iso(max(moments)) if moments else None
+
+
+def badge_day(badge: dict[str, Any]) -> str | None:
+    """The UTC day (YYYY-MM-DD) of the badge's `updated_at`, what the day filters compare."""
+    value = badge.get("updated_at")
+    if isinstance(value, str) and len(value) > 10 and value.endswith("Z"):
+        return value[:10]  # the usual `...T...Z` form: no parsing for 200,000 badges
+    moment = _parse_time(value)
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d") if moment else None
+
+
+def day_filter_error(filters: dict[str, list[str]]) -> str | None:
+    """Why the day filters in `filters` are malformed (one YYYY-MM-DD each), or None."""
+    for key in DAY_FILTERS:
+        if key not in filters:
+            continue
+        values = filters[key]
+        valid = len(values) == 1 and _DAY.fullmatch(values[0]) is not None
+        if valid:
+            try:
+                date.fromisoformat(values[0])
+            except ValueError:
+                valid = False
+        if not valid:
+            return f"Invalid filter value for {key}: expected a date as YYYY-MM-DD"
+    return None
+
+
 def _matches(badge: dict[str, Any], filters: dict[str, list[str]], case_sensitive: bool) -> bool:
     for key, values in filters.items():
+        if key in DAY_FILTERS:
+            # Inclusive at day granularity, as Credly documents for templates; ISO days
+            # compare as strings. A badge without a readable `updated_at` is in no window.
+            day = badge_day(badge)
+            if day is None or (day < values[0] if key == "updated_at_min" else day > values[0]):
+                return False
+            continue
         if key == "recipient_email":
             email = str(badge.get("recipient_email") or "")
             if case_sensitive:
@@ -235,12 +285,15 @@ def _matches(badge: dict[str, Any], filters: dict[str, list[str]], case_sensitiv
 
 
 def parse_filter(raw: str | None) -> dict[str, list[str]]:
-    """`key::value|key::a,b` -> {key: [values]}; unknown keys are dropped (Credly ignores them)."""
+    """`key::value|key::a,b` -> {key: [values]}; unknown keys are dropped (Credly ignores them).
+
+    The day filters (DAY_FILTERS) are kept; the route decides what the switch makes of them.
+    """
     filters: dict[str, list[str]] = {}
     for part in (raw or "").split("|"):
         key, sep, value = part.partition("::")
         key = key.strip()
-        if not sep or key not in {"recipient_email", "state", "public"}:
+        if not sep or key not in {"recipient_email", "state", "public", *DAY_FILTERS}:
             continue
         filters[key] = [v.strip() for v in value.split(",") if v.strip()]
     return filters
@@ -443,7 +496,20 @@ class CredlyApiService:
 
     def _badges(self, org_id: str, request: SimRequest) -> SimResponse:
         raw_filter = request.first("filter")
-        matched = self.store.listing(org_id, parse_filter(raw_filter))
+        filters = parse_filter(raw_filter)
+        day_keys = [key for key in DAY_FILTERS if key in filters]
+        if day_keys:
+            # [INFERRED] switch credly_updated_at_filter (docs/fidelity.md C-BADGE-11).
+            mode = self.store.switches.get("credly_updated_at_filter")
+            if mode == "rejected":
+                return _message(400, f"Invalid filter: {day_keys[0]} is not a known filter")
+            if mode == "ignored":
+                filters = {k: v for k, v in filters.items() if k not in DAY_FILTERS}
+            else:
+                error = day_filter_error(filters)
+                if error is not None:
+                    return _message(400, error)
+        matched = self.store.listing(org_id, filters)
         try:
             page = max(1, int(request.first("page") or "1"))
         except ValueError:

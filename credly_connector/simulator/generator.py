@@ -215,6 +215,11 @@ def generate(
             else "revoked"
         )
         accepted = issued + timedelta(days=rng.uniform(0, 10)) if state == "accepted" else None
+        # A rejection or revocation is a later change; derived from the number, not drawn, so
+        # every other field keeps the value earlier versions of this generator gave it.
+        changed = accepted or issued
+        if state in ("rejected", "revoked"):
+            changed = min(NOW, issued + timedelta(days=1 + number % 60, hours=number % 24))
         expires = None
         if rng.random() < 0.30:
             expires = issued + timedelta(days=rng.choice((365, 730, 1095)))
@@ -230,7 +235,7 @@ def generate(
                 "issued_to": _earner_name(user, recipient, number),
                 "issued_at": _iso(issued),
                 "accepted_at": _iso(accepted) if accepted else None,
-                "updated_at": _iso(accepted or issued),
+                "updated_at": _iso(changed),
                 "expires_at": _iso(expires) if expires else None,
                 "badge_url": f"https://www.credly.com/badges/{badge_id}",
                 "image_url": f"https://images.credly.com/badges/{badge_id}.png",

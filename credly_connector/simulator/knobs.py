@@ -21,6 +21,11 @@ SWITCHES: dict[str, tuple[Any, tuple[Any, ...] | None]] = {
     "scope_error": ("token", ("token", "api")),
     # [3P] Some clients send HTTP Basic with the bare token and no colon; Credly accepted it.
     "basic_auth_bare_token": (True, None),
+    # [INFERRED] Credly documents `updated_at_min`/`updated_at_max` (YYYY-MM-DD, inclusive)
+    # for badge templates only (credly-api.md §4.2, §5.3). On issued badges the filter may be
+    # "honoured" (by analogy with templates), "ignored" (dropped like any unknown key: the
+    # whole list comes back) or "rejected" (400 for a filter key the endpoint does not know).
+    "credly_updated_at_filter": ("honoured", ("honoured", "ignored", "rejected")),
 }
 
 # name -> default; service-level faults (the front end owns latency, 503s and malformed JSON).
