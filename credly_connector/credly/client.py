@@ -407,6 +407,26 @@ class CredlyClient(MeteredClient):
             )
         return _status_error(response, what="Credly")
 
+    # ---- totals -----------------------------------------------------------------------
+
+    def badge_total(self, filters: Mapping[str, str] | None = None) -> int | None:
+        """`metadata.total_count` of page 1 of the badge listing with `filters` (one request).
+
+        None when Credly reports no usable count. Failures raise as for `iter_badges`; a 400
+        or 422 is a `CredlyUnavailable` of kind `unexpected` carrying the status.
+        """
+        document = self._get_json(
+            f"{self.org_url}/badges",
+            kind="credly.badges",
+            params=self._badge_params(None, filters),
+            org_path=True,
+        )
+        metadata = document.get("metadata")
+        count = metadata.get("total_count") if isinstance(metadata, dict) else None
+        if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+            return count
+        return None
+
 
 def _status_error(response: httpx.Response, *, what: str) -> CredlyUnavailable:
     status = response.status_code
