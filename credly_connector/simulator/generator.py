@@ -215,6 +215,8 @@ def generate(
             else "revoked"
         )
         accepted = issued + timedelta(days=rng.uniform(0, 10)) if state == "accepted" else None
+        if accepted is not None:
+            accepted = min(NOW, accepted)  # never in the future: it would sit in every window
         # A rejection or revocation is a later change; derived from the number, not drawn, so
         # every other field keeps the value earlier versions of this generator gave it.
         changed = accepted or issued
