@@ -64,7 +64,7 @@ def all_addresses(user: DirectoryUser) -> frozenset[str]:
     return frozenset(found)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # two per user in a large directory
 class IndexEntry:
     user: DirectoryUser
     key: MatchKey

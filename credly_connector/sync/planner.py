@@ -1,5 +1,5 @@
-"""From badges, users and what the state remembers to a per-user plan. No network I/O: the
-badges are read from the crawl's spool (sync/spool.py).
+"""From badges, users and what the state remembers to a per-user plan. Pure: no SQLite, no
+network; the badges come through a `BadgeStore` (the crawl's spool, sync/spool.py).
 
 Every item operation carries a reason an admin can read; every badge that is not indexed is
 counted under exactly one skip reason (the first that applies, in the order of the rules).
@@ -8,21 +8,24 @@ counted under exactly one skip reason (the first that applies, in the order of t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
-from credly_connector.credly.models import Badge
 from credly_connector.graph.models import DirectoryUser
 from credly_connector.identity.addresses import build_index
 from credly_connector.identity.eligibility import normalize_opt_out, user_skip_reasons
-from credly_connector.identity.entities import entries_digest, item_body_from_entries, item_id
+from credly_connector.identity.entities import (
+    BadgeEntry,
+    entries_digest,
+    item_body_from_entries,
+    item_id,
+)
 from credly_connector.identity.matching import MatchStatus, match_email
 from credly_connector.sync.records import ItemRecord
-from credly_connector.sync.spool import BadgeSpool
 
 
 class Action(StrEnum):
@@ -83,8 +86,6 @@ class PlannedOp:
 @dataclass
 class Plan:
     ops: list[PlannedOp] = field(default_factory=list)
-    # Every badge the crawl read, as read: observations and unmatched badges come from it.
-    spool: BadgeSpool | None = field(default=None, repr=False, compare=False)
     badge_skips: Counter[str] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     badges_read: int = 0
@@ -100,9 +101,23 @@ class Plan:
         return [op for op in self.ops if op.writes]
 
 
+class BadgeStore(Protocol):
+    """The badges a crawl read, with their own checks and item entries: `sync/spool.py`.
+
+    The planner asks it questions instead of holding every badge (issue 12, goal 4)."""
+
+    def assign(self, verdict: Callable[[str], tuple[str | None, str | None]]) -> None: ...
+
+    def skip_counts(self) -> dict[str | None, int]: ...
+
+    def entries_by_user(self) -> Iterator[tuple[str, list[BadgeEntry]]]: ...
+
+    def entries_for(self, user_id: str) -> list[BadgeEntry]: ...
+
+
 @dataclass(frozen=True)
 class PlanInputs:
-    badges: Iterable[Badge]
+    badges: BadgeStore
     users: Iterable[DirectoryUser]
     items: Mapping[str, ItemRecord]  # what the state says may exist in Graph
     tenant_id: str
@@ -124,12 +139,9 @@ _USER_REASONS = {
 }
 
 
-def plan_sync(inputs: PlanInputs, spool: BadgeSpool | None = None) -> Plan:
-    """The plan; `spool` holds the badges already read (else `inputs.badges` are spooled)."""
-    if spool is None:
-        spool = BadgeSpool()
-        spool.add(inputs.badges, inputs.now)
-    plan = Plan(spool=spool)
+def plan_sync(inputs: PlanInputs) -> Plan:
+    spool = inputs.badges
+    plan = Plan()
     users = [u for u in inputs.users if u.id]
     plan.users_read = len(users)
     index = build_index(users)
@@ -232,7 +244,7 @@ def plan_sync(inputs: PlanInputs, spool: BadgeSpool | None = None) -> Plan:
     return plan
 
 
-def _build_body(spool: BadgeSpool, user: DirectoryUser, tenant_id: str) -> dict[str, Any]:
+def _build_body(spool: BadgeStore, user: DirectoryUser, tenant_id: str) -> dict[str, Any]:
     return item_body_from_entries(user, spool.entries_for(user.id), tenant_id)
 
 

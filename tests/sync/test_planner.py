@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from credly_connector.identity.entities import input_digest, item_body, item_id
 from credly_connector.sync.planner import Action, PlanInputs, Reason, plan_sync
 from credly_connector.sync.records import ItemRecord
+from credly_connector.sync.spool import BadgeSpool
 from tests.identity.factories import NOW, badge, user
 
 ADA = user("aaaaaaaa-0000-0000-0000-000000000001", "ada@c.com")
@@ -31,7 +32,10 @@ def plan(**kw: Any) -> Any:
         "tenant_id": "t",
         "now": NOW,
     }
-    return plan_sync(PlanInputs(**{**defaults, **kw}))
+    merged = {**defaults, **kw}
+    spool = BadgeSpool()  # what a crawl fills page by page
+    spool.add(merged.pop("badges"), merged["now"])
+    return plan_sync(PlanInputs(badges=spool, **merged))
 
 
 def by_user(p: Any) -> dict[str, tuple[Action, Reason]]:
