@@ -29,3 +29,19 @@ class BadgeObservation:
     recipient_email: str | None
     user_id: str | None
     skip_reason: str | None
+    # What rebuilding the owner's item needs without reading Credly again (an incremental
+    # crawl that reads only the changed badges): see BadgeDetail.
+    detail: BadgeDetail | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BadgeDetail:
+    email: str | None  # the recipient address, normalized
+    badge_skip: str | None  # the badge's own first skip reason, expiry included, when read
+    expires_at: str | None  # ISO text: expiry is checked again at each crawl
+    sort_key: str | None  # the item entry (None unless the badge could be indexed)
+    certification: bool | None
+    entry: str | None
+    issued_to: str | None
+    first_name: str | None
+    last_name: str | None

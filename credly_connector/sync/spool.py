@@ -19,13 +19,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
-from credly_connector.credly.models import Badge
+from credly_connector.credly.models import Badge, parse_datetime
 from credly_connector.identity.addresses import normalize_email
-from credly_connector.identity.eligibility import badge_skip_reasons
+from credly_connector.identity.eligibility import BadgeSkip, badge_skip_reasons
 from credly_connector.identity.entities import BadgeEntry, badge_entry
-from credly_connector.sync.records import BadgeObservation
+from credly_connector.sync.records import BadgeDetail, BadgeObservation
 
 # SQLite's page cache for the spool, in KiB (negative cache_size): what the spool may hold in
 # memory before it works from its file. 20,000 users / 80,000 badges (about 40 MB) mostly fit.
@@ -46,7 +46,8 @@ _SCHEMA = (
         last_name TEXT,
         sort_key TEXT,            -- the item entry (NULL unless indexable), see BadgeEntry
         certification INTEGER,
-        text TEXT
+        text TEXT,
+        expires_at TEXT           -- ISO text, kept so the state can check expiry again later
     )""",
     "CREATE INDEX badges_by_email ON badges (email)",
     # Filled by `assign`: who each address reaches and why its badges are not indexed.
@@ -57,6 +58,8 @@ _SCHEMA = (
     )""",
     "CREATE INDEX addresses_by_user ON addresses (user_id)",
 )
+
+_INSERT = "INSERT OR REPLACE INTO badges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 # (user id or None, skip reason or None) for one normalized recipient address.
 AddressVerdict = tuple[str | None, str | None]
@@ -92,9 +95,18 @@ class BadgeSpool:
         """One page (or any number) of badges, with their own checks and item entries."""
         rows = [_row(badge, now, self.added + n) for n, badge in enumerate(badges)]
         with self._lock, self._conn:
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO badges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-            )
+            self._conn.executemany(_INSERT, rows)
+        self.added += len(rows)
+
+    def add_known(self, badges: Iterable[BadgeObservation], now: datetime) -> None:
+        """Badges as an earlier crawl recorded them (with their detail), expiry checked again.
+
+        An incremental crawl that reads only the changed badges takes the others of the
+        people concerned from the state; a changed badge added afterwards replaces its copy.
+        """
+        rows = [_known_row(b, now) for b in badges if b.detail is not None]
+        with self._lock, self._conn:
+            self._conn.executemany(_INSERT, rows)
         self.added += len(rows)
 
     def assign(self, verdict: Callable[[str], AddressVerdict]) -> None:
@@ -128,6 +140,12 @@ class BadgeSpool:
                 "LEFT JOIN addresses a ON a.email = b.email GROUP BY reason"
             ).fetchall()
         return {row[0]: int(row[1]) for row in rows}
+
+    def ids(self) -> Iterator[str]:
+        """Every badge id read, in ascending order (no-id badges left out)."""
+        for row in self._fetch("SELECT id FROM badges ORDER BY id"):
+            if not str(row[0]).startswith(NO_ID):
+                yield str(row[0])
 
     def entries_by_user(self) -> Iterator[tuple[str, list[BadgeEntry]]]:
         """(user id, entries in item order) for every user with an indexed badge, by user id."""
@@ -163,17 +181,24 @@ class BadgeSpool:
         """Each badge as this crawl saw it, for the state's badge records."""
         query = (
             "SELECT b.id, b.state, b.public, b.recipient_email, a.user_id, "
-            "COALESCE(b.skip, a.skip) FROM badges b LEFT JOIN addresses a ON a.email = b.email"
+            "COALESCE(b.skip, a.skip), b.email, b.skip, b.expires_at, b.sort_key, "
+            "b.certification, b.text, b.issued_to, b.first_name, b.last_name "
+            "FROM badges b LEFT JOIN addresses a ON a.email = b.email"
         )
         for row in self._fetch(query):
             badge_id = str(row[0])
+            t = [_text(value) for value in row]
+            detail = BadgeDetail(
+                t[6], t[7], t[8], t[9], None if row[10] is None else bool(row[10]), *t[11:15]
+            )
             yield BadgeObservation(
                 "" if badge_id.startswith(NO_ID) else badge_id,
                 str(row[1]),
                 bool(row[2]),
-                _text(row[3]),
-                _text(row[4]),
-                _text(row[5]),
+                t[3],
+                t[4],
+                t[5],
+                detail,
             )
 
     def reached_nobody(self) -> Iterator[tuple[str, str, str | None, str | None, str | None]]:
@@ -224,6 +249,35 @@ def _row(badge: Badge, now: datetime, number: int) -> tuple[object, ...]:
         entry.sort_key if entry else None,
         int(entry.certification) if entry else None,
         entry.text if entry else None,
+        # In UTC, so the state can compare expiry dates as text.
+        badge.expires_at.astimezone(UTC).isoformat() if badge.expires_at else None,
+    )
+
+
+def _known_row(badge: BadgeObservation, now: datetime) -> tuple[object, ...]:
+    d = badge.detail
+    assert d is not None
+    skip = d.badge_skip
+    # Time moved on since the badge was read: expiry comes before a missing address in the
+    # rules' order, after the state and visibility reasons.
+    expires = parse_datetime(d.expires_at)
+    if expires is not None and expires <= now and skip in (None, BadgeSkip.NO_RECIPIENT_EMAIL):
+        skip = str(BadgeSkip.EXPIRED)
+    indexable = skip is None and d.entry is not None
+    return (
+        badge.id,
+        d.email,
+        skip,
+        badge.state,
+        int(badge.public),
+        badge.recipient_email,
+        d.issued_to,
+        d.first_name,
+        d.last_name,
+        d.sort_key if indexable else None,
+        int(bool(d.certification)) if indexable else None,
+        d.entry if indexable else None,
+        d.expires_at,
     )
 
 

@@ -34,9 +34,9 @@ from filelock import FileLock, Timeout
 from credly_connector.errors import UsageError
 from credly_connector.localfiles import LocalFileError, ensure_folder, refuse_special_file
 from credly_connector.secrets import scrub
-from credly_connector.sync.records import BadgeObservation, ItemRecord
+from credly_connector.sync.records import BadgeDetail, BadgeObservation, ItemRecord
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def utcnow() -> datetime:
@@ -102,6 +102,26 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             first_name TEXT,
             last_name TEXT
         )""",
+    ),
+    # What rebuilding an item needs, per badge (records.BadgeDetail), so an incremental crawl
+    # can read only the badges Credly changed and take the others from here. NULL in rows
+    # recorded before: the next crawl that reads every badge fills them.
+    4: (
+        *(
+            f"ALTER TABLE badges ADD COLUMN {column}"
+            for column in (
+                "d_email TEXT",
+                "d_badge_skip TEXT",
+                "d_expires_at TEXT",
+                "d_sort_key TEXT",
+                "d_certification INTEGER",
+                "d_entry TEXT",
+                "d_issued_to TEXT",
+                "d_first_name TEXT",
+                "d_last_name TEXT",
+            )
+        ),
+        "CREATE INDEX badges_by_address ON badges (d_email)",
     ),
 }
 
@@ -598,31 +618,72 @@ class SyncState:
         known = {
             str(row[0]): tuple(row[1:])
             for row in tx.execute(
-                "SELECT id, state, public, recipient_email, user_id, skip_reason FROM badges "
-                f"WHERE id IN ({marks})",
+                f"SELECT id, {_OBSERVED} FROM badges WHERE id IN ({marks})",
                 [b.id for b in chunk],
             )
         }
         changed: list[tuple[Any, ...]] = []
         for b in chunk:
-            email = b.recipient_email.lower() if b.recipient_email else None
-            if known.get(b.id) == (b.state, int(b.public), email, b.user_id, b.skip_reason):
+            observed = _observed(b)
+            if known.get(b.id) == observed:
                 continue
             indexed = stamp if b.skip_reason is None and b.user_id else None
-            changed.append(
-                (
-                    b.id,
-                    b.state,
-                    int(b.public),
-                    email,
-                    b.user_id,
-                    b.skip_reason,
-                    stamp,
-                    stamp,
-                    indexed,
-                )
-            )
+            changed.append((b.id, *observed, stamp, stamp, indexed))
         return changed
+
+    def forget_badges_not_in(self, read: Iterable[str]) -> int:
+        """After a crawl that read every badge: drop the detail of badges it did not see
+        (deleted from Credly), so no later crawl puts them back into an item. `read` must
+        be the ids the crawl read, in ascending order. Returns how many were forgotten."""
+        kept = iter(read)
+        current = next(kept, None)
+        gone: list[str] = []
+        for row in self._conn.execute(
+            "SELECT id FROM badges WHERE d_badge_skip IS NOT NULL OR d_entry IS NOT NULL "
+            "ORDER BY id"
+        ):
+            badge_id = str(row[0])
+            while current is not None and current < badge_id:
+                current = next(kept, None)
+            if current != badge_id:
+                gone.append(badge_id)
+        with self._tx() as tx:
+            for start in range(0, len(gone), _CHUNK):
+                part = gone[start : start + _CHUNK]
+                tx.execute(
+                    "UPDATE badges SET "
+                    + ", ".join(f"{c} = NULL" for c in _OBSERVED_COLUMNS if c.startswith("d_"))
+                    + f" WHERE id IN ({', '.join('?' * len(part))})",
+                    part,
+                )
+        return len(gone)
+
+    def known_badges(self, addresses: Iterable[str]) -> list[BadgeObservation]:
+        """The badges recorded with a detail for these normalized recipient addresses."""
+        wanted = sorted(set(addresses))
+        found: list[BadgeObservation] = []
+        for start in range(0, len(wanted), _CHUNK):
+            part = wanted[start : start + _CHUNK]
+            marks = ", ".join("?" * len(part))
+            rows = self._rows(
+                f"SELECT id, {_OBSERVED} FROM badges WHERE d_email IN ({marks})",
+                part,
+            )
+            found.extend(_observation(row) for row in rows)
+        return found
+
+    def known_badge(self, badge_id: str) -> BadgeObservation | None:
+        row = self._row(f"SELECT id, {_OBSERVED} FROM badges WHERE id = ?", (badge_id,))
+        return _observation(row) if row else None
+
+    def expired_since(self, now: datetime) -> list[str]:
+        """Addresses with a badge that was indexable when recorded and has expired since."""
+        rows = self._rows(
+            "SELECT DISTINCT d_email FROM badges WHERE d_badge_skip IS NULL "
+            "AND d_entry IS NOT NULL AND d_expires_at IS NOT NULL AND d_expires_at <= ?",
+            (now.astimezone(UTC).isoformat(),),
+        )
+        return [str(r[0]) for r in rows if r[0] is not None]
 
     def _badge(self, row: sqlite3.Row) -> BadgeRecord:
         first_seen = _parse(row["first_seen"])
@@ -651,12 +712,22 @@ class SyncState:
         return [self._badge(row) for row in rows]
 
     def replace_unmatched_badges(
-        self, badges: Iterable[UnmatchedBadgeRecord], now: datetime | None = None
+        self,
+        badges: Iterable[UnmatchedBadgeRecord],
+        now: datetime | None = None,
+        *,
+        read: Iterable[str] | None = None,
     ) -> None:
-        """After a crawl that read every badge: the badges that reached no user, replacing
-        the previous crawl's list in one transaction."""
+        """The badges that reached no user, in one transaction: after a crawl that read every
+        badge they replace the list; after one that read only some (`read`: their ids),
+        they replace those badges' entries."""
         with self._tx() as tx:
-            tx.execute("DELETE FROM unmatched_badges")
+            if read is None:
+                tx.execute("DELETE FROM unmatched_badges")
+            else:
+                tx.executemany(
+                    "DELETE FROM unmatched_badges WHERE badge_id = ?", ((i,) for i in read)
+                )
             tx.executemany(
                 "INSERT OR REPLACE INTO unmatched_badges "
                 "(badge_id, address, name, first_name, last_name) VALUES (?, ?, ?, ?, ?)",
@@ -685,8 +756,16 @@ class SyncState:
     # ---- users snapshot and delta link -----------------------------------------------------
 
     def users_snapshot(self) -> dict[str, dict[str, Any]]:
-        rows = self._rows("SELECT id, data FROM users")
-        return {str(r["id"]): json.loads(r["data"]) for r in rows}
+        return {str(data.get("id")): data for data in self.iter_users_snapshot()}
+
+    def iter_users_snapshot(self) -> Iterator[dict[str, Any]]:
+        """The snapshot's entries one at a time (100,000 dicts at once cost about 70 MB)."""
+        for row in self._conn.execute("SELECT id, data FROM users"):
+            data = json.loads(row["data"])
+            yield {**data, "id": data.get("id", str(row["id"]))}
+
+    def has_users_snapshot(self) -> bool:
+        return self._row("SELECT 1 FROM users LIMIT 1") is not None
 
     def snapshot_users_mentioning(self, text: str) -> list[dict[str, Any]]:
         """Snapshot entries whose stored form contains `text` (any case): a cheap pre-filter
@@ -704,14 +783,65 @@ class SyncState:
 
 _CHUNK = 500  # badges compared per query (SQLite allows 999 parameters in older builds)
 
-_UPSERT_BADGE = (
-    "INSERT INTO badges (id, state, public, recipient_email, user_id, skip_reason, "
-    "first_seen, last_seen, first_indexed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT(id) DO UPDATE SET state = excluded.state, public = excluded.public, "
-    "recipient_email = excluded.recipient_email, user_id = excluded.user_id, "
-    "skip_reason = excluded.skip_reason, last_seen = excluded.last_seen, "
-    "first_indexed = COALESCE(badges.first_indexed, excluded.first_indexed)"
+# The columns of a badge observation, in records.BadgeObservation / BadgeDetail order.
+_OBSERVED_COLUMNS = (
+    "state",
+    "public",
+    "recipient_email",
+    "user_id",
+    "skip_reason",
+    "d_email",
+    "d_badge_skip",
+    "d_expires_at",
+    "d_sort_key",
+    "d_certification",
+    "d_entry",
+    "d_issued_to",
+    "d_first_name",
+    "d_last_name",
 )
+_OBSERVED = ", ".join(_OBSERVED_COLUMNS)
+
+_UPSERT_BADGE = (
+    f"INSERT INTO badges (id, {_OBSERVED}, first_seen, last_seen, first_indexed) "
+    f"VALUES ({', '.join('?' * (len(_OBSERVED_COLUMNS) + 4))}) "
+    "ON CONFLICT(id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in (*_OBSERVED_COLUMNS, "last_seen"))
+    + ", first_indexed = COALESCE(badges.first_indexed, excluded.first_indexed)"
+)
+
+
+def _observed(b: BadgeObservation) -> tuple[Any, ...]:
+    """A badge observation as the state's columns hold it (comparable with a stored row)."""
+    email = b.recipient_email.lower() if b.recipient_email else None
+    d = b.detail or BadgeDetail(None, None, None, None, None, None, None, None, None)
+    cert = None if d.certification is None else int(d.certification)
+    return (
+        b.state,
+        int(b.public),
+        email,
+        b.user_id,
+        b.skip_reason,
+        d.email,
+        d.badge_skip,
+        d.expires_at,
+        d.sort_key,
+        cert,
+        d.entry,
+        d.issued_to,
+        d.first_name,
+        d.last_name,
+    )
+
+
+def _observation(row: sqlite3.Row) -> BadgeObservation:
+    v = tuple(row)
+    # A row recorded with its detail has a skip reason or an entry; one recorded before
+    # schema 4 has neither.
+    recorded = v[7] is not None or v[11] is not None
+    cert = None if v[10] is None else bool(v[10])
+    detail = BadgeDetail(v[6], v[7], v[8], v[9], cert, *v[11:15]) if recorded else None
+    return BadgeObservation(str(v[0]), str(v[1]), bool(v[2]), v[3], v[4], v[5], detail)
 
 
 def _chunks(values: Iterable[BadgeObservation], size: int) -> Iterator[list[BadgeObservation]]:
