@@ -15,6 +15,7 @@ from typing import Literal
 import httpx
 
 from credly_connector.config.resolved import InstanceSettings
+from credly_connector.credly.changes import read_changed_badges
 from credly_connector.credly.client import CredlyClient
 from credly_connector.graph.auth import EntraTokenProvider
 from credly_connector.graph.client import GraphClient
@@ -108,6 +109,7 @@ class InstanceClients:
                 "graph_retries": self.graph.retry_stats.as_dict,
             },
             latest_delta_link=self.latest_delta_link,
+            read_changes=lambda since: read_changed_badges(self.credly, since),
             retry_stats=(
                 self.credly.retry_stats,
                 self.graph.retry_stats,

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Protocol
 
+from credly_connector.credly.changes import ChangedBadges, FullReadNeeded
 from credly_connector.credly.models import Badge
 from credly_connector.graph.batch import BatchRequest, BatchResponse
 from credly_connector.graph.client import DeltaResult
@@ -69,3 +71,5 @@ class SyncClients:
     latest_delta_link: Callable[[], str | None] | None = None
     # The clients' retry counters: each wait they make goes to the crawl log as `retry_wait`.
     retry_stats: tuple[RetryStats, ...] = ()
+    # The badges Credly changed since a day, verified (credly/changes.py); None: not offered.
+    read_changes: Callable[[date], ChangedBadges | FullReadNeeded] | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from credly_connector.config.resolved import InstanceSettings
+from credly_connector.credly.changes import ChangedBadges, FullReadNeeded
+from credly_connector.credly.models import Badge
 from credly_connector.errors import CredlyctlError, UsageError
 from credly_connector.exit_codes import ExitCode
 from credly_connector.graph.errors import DeltaExpiredError
@@ -25,6 +27,13 @@ from credly_connector.graph.models import DirectoryUser
 from credly_connector.identity.addresses import match_keys, normalize_email
 from credly_connector.net.retry import RetryWait
 from credly_connector.sync.connection import require_people_data_cloud, require_ready
+from credly_connector.sync.incremental import (
+    BADGES_READ_AT,
+    PLAN_BASIS,
+    changes_window,
+    plan_basis,
+    spool_changes,
+)
 from credly_connector.sync.log import CrawlLog
 from credly_connector.sync.planner import Action, Plan, PlanInputs, PlannedOp, plan_sync
 from credly_connector.sync.ports import (
@@ -226,8 +235,7 @@ class SyncRunner:
     ) -> tuple[list[DirectoryUser], str | None]:
         if kind == "incremental" and state is not None:
             link = state.delta_link()
-            snapshot = state.users_snapshot()
-            if link and snapshot:
+            if link and state.has_users_snapshot():
                 try:
                     delta = self.clients.graph.users_delta(link)
                 except DeltaExpiredError:
@@ -237,9 +245,10 @@ class SyncRunner:
                     )
                 else:
                     changed, removed = list(delta.users), list(delta.removed)
-                    users = apply_delta(
-                        [from_snapshot(d) for d in snapshot.values()], changed, removed
-                    )
+                    touched = {u.id for u in changed} | {removed_id(g) for g in removed}
+                    known = {u.id: u for u in map(from_snapshot, state.iter_users_snapshot())}
+                    self._users_before = tuple(known[i] for i in touched if i in known)
+                    users = apply_delta(known.values(), changed, removed)
                     # Only the change is saved at the end (plus every user a crawl changed
                     # again: a user both changed and removed ends removed).
                     self._user_changes = (changed, [removed_id(g) for g in removed])
@@ -302,7 +311,7 @@ class SyncRunner:
         )
         plan = plan_sync(
             PlanInputs(
-                badges=(),
+                badges=spool,
                 users=users,
                 items=items,
                 tenant_id=self.settings.entra.tenant_id,
@@ -311,8 +320,7 @@ class SyncRunner:
                 refresh_before=refresh_before,
                 cleanup_unknown=cleanup,
                 only_user_ids=only,
-            ),
-            spool,
+            )
         )
         for warning in plan.warnings:
             self.warn(report, warning)
@@ -350,24 +358,78 @@ class SyncRunner:
                 {normalize_email(e) for e in self.options.users}
                 | {a for u in users for a in match_keys(u)}
             )
-            spool = self._spool = self._read_badges(self._now, emails)
-            return users, frozenset(u.id for u in users), spool
-        # Credly pages and the directory are independent: read them at the same time. Each
-        # page goes to the spool as it arrives; matching waits for the directory.
+            named = self._spool = self._read_badges(self._now, emails)
+            return users, frozenset(u.id for u in users), named
+        # Credly and the directory are independent: read them at the same time. Each page
+        # goes to the spool as it arrives; matching waits for the directory.
         with ThreadPoolExecutor(1, thread_name_prefix="read-users") as pool:
             users_future = pool.submit(self._read_users, kind, state, report)
+            changes = self._read_changes(kind, state)
+            spool = None if changes is not None else self._read_badges(self._now)
+            self._spool = spool
+            users, self._delta_link = users_future.result()
+        if changes is not None and state is not None:
+            if self._user_changes is not None:
+                return self._spool_changes(state, changes.badges, users)
+            # The directory was listed in full (the delta link expired): every user may have
+            # changed, so every badge is read after all.
+            self.log.event("credly_changes", used=False, reason="users listed in full")
             spool = self._spool = self._read_badges(self._now)
-            try:
-                users, self._delta_link = users_future.result()
-            except BaseException:
-                spool.close()
-                raise
+        assert spool is not None
         return users, None, spool
+
+    def _read_changes(self, kind: str, state: SyncState | None) -> ChangedBadges | None:
+        """Only the badges Credly changed, when an incremental crawl can rely on that."""
+        read = self.clients.read_changes
+        if kind != "incremental" or state is None or read is None:
+            return None
+        since = changes_window(state, self._basis())
+        if since is None:
+            self.log.event("credly_changes", used=False, reason="no baseline in the state")
+            return None
+        self.progress.phase("Reading the Credly badges changed since the last crawl")
+        found = read(since)
+        if isinstance(found, FullReadNeeded):
+            self.log.event("credly_changes", used=False, reason=found.reason, verdict=found.verdict)
+            return None
+        self.log.event(
+            "credly_changes",
+            used=True,
+            since=since.isoformat(),
+            changed=len(found.badges),
+            total=found.total,
+        )
+        return found
+
+    def _spool_changes(
+        self, state: SyncState, changed: Sequence[Badge], users: list[DirectoryUser]
+    ) -> tuple[list[DirectoryUser], frozenset[str] | None, BadgeSpool]:
+        assert self._user_changes is not None
+        spool, only = spool_changes(
+            state,
+            changed,
+            users,
+            [*self._users_before, *self._user_changes[0]],
+            self._user_changes[1],
+            state.items(),
+            self._now,
+        )
+        self._spool = spool
+        self._changes_only = True
+        self.log.event("credly_read", badges=spool.count(), changed_only=True, users=len(only))
+        return users, only, spool
+
+    def _basis(self) -> str:
+        return plan_basis(self.settings.entra.tenant_id, self.settings.sync.opt_out)
 
     _delta_link: str | None = None
     _now: datetime
     # The crawl's badges, closed (and its file deleted) when the run ends.
     _spool: BadgeSpool | None = None
+    # Set when only the badges Credly changed were read (sync/incremental.py).
+    _changes_only = False
+    # The users /users/delta reported, as the snapshot had them.
+    _users_before: tuple[DirectoryUser, ...] = ()
     # Set when the directory was read as a delta: (changed users, removed ids).
     _user_changes: tuple[list[DirectoryUser], list[str]] | None = None
 
@@ -421,12 +483,7 @@ class SyncRunner:
             errors.insert(0, {"message": message, "hint": hint, "id": "deletes_held"})
         outcome = _outcome(report)
         if spool is not None and report.plan is not None and error is None:
-            state.record_badges(spool.observations(), report.started_at)
-            if kind != "user":  # this crawl read every badge: diagnosis searches them
-                state.replace_unmatched_badges(
-                    (UnmatchedBadgeRecord(*row) for row in spool.reached_nobody()),
-                    report.started_at,
-                )
+            self._record_badges(state, spool, kind, report.started_at)
         # A crawl that held deletions may have read a broken world (that is what the guard
         # suspects): keep the last good snapshot and delta link, so the next crawl reads the
         # same changes again and plans the same deletions.
@@ -452,6 +509,27 @@ class SyncRunner:
         )
         return report
 
+    def _record_badges(
+        self, state: SyncState, spool: BadgeSpool, kind: str, started: datetime
+    ) -> None:
+        state.record_badges(spool.observations(), started)
+        if kind == "user":
+            return
+        unmatched = (UnmatchedBadgeRecord(*row) for row in spool.reached_nobody())
+        if self._changes_only:
+            state.replace_unmatched_badges(unmatched, started, read=spool.ids())
+        else:
+            # This crawl read every badge: diagnosis searches the unmatched ones, and badges
+            # it did not see are gone from Credly.
+            state.replace_unmatched_badges(unmatched, started)
+            forgotten = state.forget_badges_not_in(spool.ids())
+            if forgotten:
+                self.log.event("badges_gone", badges=forgotten)
+        # The state now knows every badge as of `started`: the next incremental crawl may
+        # read only what changed since.
+        state.set_meta(BADGES_READ_AT, started.isoformat())
+        state.set_meta(PLAN_BASIS, self._basis())
+
     def _record_interrupted(self, state: SyncState, crawl_id: int, report: SyncReport) -> None:
         """Ctrl+C: say so in the state (best effort; a crawl left `running` reads the same)."""
         message = "Stopped by the user (Ctrl+C) before the crawl completed."
@@ -468,12 +546,13 @@ class SyncRunner:
         except CredlyctlError:
             pass
 
-    def _snapshot_rows(self, users: list[DirectoryUser]) -> list[tuple[str, dict[str, Any]]]:
-        """The snapshot rows to save: the changed users after a delta, else every user."""
+    def _snapshot_rows(self, users: list[DirectoryUser]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The snapshot rows to save: the changed users after a delta, else every user (one
+        at a time: 100,000 snapshot dicts at once would cost as much as the users)."""
         if self._user_changes is not None:
             removed = set(self._user_changes[1])
             users = [u for u in self._user_changes[0] if u.id not in removed]
-        return [(u.id, to_snapshot(u)) for u in users]
+        return ((u.id, to_snapshot(u)) for u in users)
 
     # ---- the accidental-delete guard -------------------------------------------------------
 

@@ -101,13 +101,16 @@ def _parse(value: str | None) -> datetime | None:
 
 
 def oracle(
-    sim: Simulator, opt_out: tuple[str, ...] = (), served_states: dict[str, str] | None = None
+    sim: Simulator,
+    opt_out: tuple[str, ...] = (),
+    served_states: dict[str, str] | None = None,
+    now: datetime | None = None,
 ) -> dict[str, dict[str, list[str]]]:
     """item id -> {"awards": [names], "certifications": [names]} that Graph should hold.
 
     `served_states` mirrors the simulator's `unknown_badge_states` fault (badge id -> state).
     """
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     owners: dict[str, list[dict[str, Any]]] = {}
     for user in sim.directory.all_users():
         primary = [p[5:] for p in user.get("proxyAddresses", []) if p.startswith("SMTP:")]
