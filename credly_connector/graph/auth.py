@@ -34,13 +34,19 @@ from credly_connector.graph.entra_credentials import (
 from credly_connector.graph.errors import EntraAuthError, EntraUnavailable
 from credly_connector.logpolicy import ensure_library_logging
 from credly_connector.net.failures import describe_transport_error
-from credly_connector.net.msal_adapter import MsalHttpClient, UnreadableAnswer
+from credly_connector.net.msal_adapter import DiscoveryCache, MsalHttpClient, UnreadableAnswer
 from credly_connector.net.retry import Retrier, RetryPolicy, RetryStats
 from credly_connector.net.stats import RequestStats
 from credly_connector.net.transport import build_managed_identity_client, origin_of
 from credly_connector.secrets import register_secret_value, scrub
 
-__all__ = ["EntraTokenProvider", "decode_claims", "error_from_result", "split_pem"]
+__all__ = [
+    "DiscoveryCache",
+    "EntraTokenProvider",
+    "decode_claims",
+    "error_from_result",
+    "split_pem",
+]
 
 # Identifier-like values from Entra's answer that may be shown and stored; anything else in
 # an answer is free text and stays out of messages (hardening finding M1).
@@ -48,7 +54,11 @@ _SAFE_WORD = re.compile(r"^[A-Za-z0-9_.:+ -]{1,64}$")
 
 
 class EntraTokenProvider:
-    """One msal application per provider, built on first use."""
+    """One msal application per provider, built on first use.
+
+    With a `discovery_cache` (see net.msal_adapter), the tenant's OpenID configuration read by
+    an earlier run is used instead of being fetched again: the first token request of a process
+    is then its first request to Entra ID."""
 
     def __init__(
         self,
@@ -58,6 +68,7 @@ class EntraTokenProvider:
         retrier: Retrier | None = None,
         network: NetworkSettings | None = None,
         managed_identity_http: httpx.Client | None = None,
+        discovery_cache: DiscoveryCache | None = None,
     ) -> None:
         ensure_library_logging()  # msal must never print to the terminal on its own
         self.settings = settings
@@ -73,6 +84,7 @@ class EntraTokenProvider:
         self._mi_endpoint: ManagedIdentityEndpoint | None = None
         self._last_token: str | None = None
         self.last_token_source: str | None = None  # "identity_provider" or "cache"
+        self._discovery_cache = discovery_cache
 
     # ---- public API -------------------------------------------------------------------
 
@@ -102,6 +114,14 @@ class EntraTokenProvider:
             if self.uses_managed_identity:
                 raise managed_identity_error(result, self._mi_endpoint)
             raise error_from_result(result)
+
+    def use_discovery_cache(self, cache: DiscoveryCache) -> None:
+        """Keep the tenant discovery document in `cache`; call it before the first token.
+
+        Takes no lock on purpose: `_lock` is held for a whole token request, and a caller that
+        only hands over a cache (while holding its own locks) must not wait for Entra ID."""
+        if self._discovery_cache is None:
+            self._discovery_cache = cache
 
     def force_refresh(self) -> None:
         """Forget cached tokens so the next get_token asks Entra ID again."""
@@ -162,6 +182,7 @@ class EntraTokenProvider:
                     # The credential goes to the authority's origin and nowhere else, whatever
                     # the discovery document says (finding L1).
                     origin=origin_of(self.settings.login_base),
+                    discovery_cache=self._discovery_cache,
                 ),
                 token_cache=msal.TokenCache(),
             )
