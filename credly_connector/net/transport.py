@@ -7,6 +7,7 @@ automatically) is checked against the allowlist of its service before anything i
 
 from __future__ import annotations
 
+import os
 import ssl
 import threading
 from collections.abc import Callable
@@ -67,7 +68,7 @@ def build_http_client(
 
     if transport is not None:
         return client(transport=transport)
-    context = ssl_context(network.ca_bundle)
+    context = shared_ssl_context(network.ca_bundle)
     if network.proxy:
         # network.proxy wins over the environment (HTTPS_PROXY, NO_PROXY are then ignored);
         # network.no_proxy lists what goes direct, read with httpx's NO_PROXY rules.
@@ -147,7 +148,9 @@ def build_managed_identity_client(
     }
     if transport is not None:
         return httpx.Client(transport=transport, **options)
-    return httpx.Client(verify=ssl_context(network.ca_bundle if network else None), **options)
+    return httpx.Client(
+        verify=shared_ssl_context(network.ca_bundle if network else None), **options
+    )
 
 
 class OriginGuard:
@@ -239,6 +242,33 @@ def ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
                 error_id="net.ca_bundle",
             ) from None
     return context
+
+
+_SHARED_LOCK = threading.Lock()
+_SHARED_CONTEXTS: dict[tuple[str, int, int] | None, ssl.SSLContext] = {}
+
+
+def shared_ssl_context(ca_bundle: Path | None) -> ssl.SSLContext:
+    """`ssl_context(ca_bundle)`, built once per process for every client that uses it.
+
+    Loading the trust store costs about 35 ms of CPU, and a diagnosis opens four sessions
+    (Credly, Entra, Graph, another organization) while its first requests wait for them. An
+    SSLContext is made to be shared by connections; httpx only sets ALPN on it, the same value
+    for every client. A bundle that changed on disk (size or modification time) is read again.
+    """
+    key: tuple[str, int, int] | None = None
+    if ca_bundle is not None:
+        try:
+            info = os.stat(ca_bundle)
+        except OSError:
+            return ssl_context(ca_bundle)  # says why it cannot be used
+        key = (str(ca_bundle), info.st_mtime_ns, info.st_size)
+    with _SHARED_LOCK:  # concurrent first builds wait for one instead of each paying for it
+        context = _SHARED_CONTEXTS.get(key)
+        if context is None:
+            context = ssl_context(ca_bundle)
+            _SHARED_CONTEXTS[key] = context
+        return context
 
 
 def is_tls_error(exc: BaseException) -> bool:

@@ -146,3 +146,22 @@ def test_environment_proxies_apply_when_none_is_configured(
     patterns = {str(p.pattern) for p in http._mounts}
     assert "https://" in patterns
     assert any("graph.microsoft.com" in p for p in patterns)  # NO_PROXY goes direct
+
+
+def test_clients_share_one_trust_store_per_ca_bundle(tmp_path: Path) -> None:
+    """Loading the trust store is the costly part of a client; it is done once per bundle."""
+    from credly_connector.net.transport import shared_ssl_context
+
+    trustme = pytest.importorskip("trustme")
+    path = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(path))
+    first = shared_ssl_context(path)
+    assert shared_ssl_context(path) is first
+    assert shared_ssl_context(None) is shared_ssl_context(None)
+    assert shared_ssl_context(None) is not first
+    # The bundle edited on disk (a CA added) is read again.
+    path.write_bytes(path.read_bytes() + trustme.CA().cert_pem.bytes())
+    assert shared_ssl_context(path) is not first
+    assert len(shared_ssl_context(path).get_ca_certs()) == len(first.get_ca_certs()) + 1
+    with pytest.raises(ConfigError):
+        shared_ssl_context(tmp_path / "missing.pem")
