@@ -219,9 +219,7 @@ class DiagnosticContext:
         settings = self.require_settings()
         with self._lock:
             if self._clients is None:
-                from credly_connector.sync.clients import InstanceClients
-
-                self._clients = InstanceClients(settings, on_session=self._record_shapes)
+                self._clients = _instance_clients(settings, self._record_shapes)
             return self._clients
 
     def _record_shapes(self, service: str, http: httpx.Client) -> None:
@@ -271,6 +269,10 @@ class DiagnosticContext:
     def organization(self) -> Organization:
         return self.memo("credly:org", lambda: self.credly().get_organization())
 
+    def sign_in(self) -> bool:
+        """Get an Entra ID token (once: a refusal is not asked for again by every check)."""
+        return self.memo("entra:token", lambda: bool(self.tokens().get_token()))
+
     def token_claims(self) -> dict[str, Any] | None:
         """The token's claims (undecoded when the token is not a JWT: None)."""
         return self.memo("entra:claims", lambda: self.tokens().token_claims())
@@ -283,6 +285,22 @@ class DiagnosticContext:
             return frozenset(roles) if roles is not None else None
 
         return self.memo("entra:roles", read)
+
+    def badge_probe(self) -> Badge | None:
+        """One page of the organization's badges (its first badge): reading the organization
+        works without the issued_badges scope, this does not."""
+        return self.memo(
+            "credly:badge-probe", lambda: next(iter(self.credly().iter_badges()), None)
+        )
+
+    def connection_item(self, item_id: str) -> dict[str, Any] | None:
+        """One item of credlyctl's connection, asked for without waiting to learn whether the
+        connection exists (whoever reads the answer checks that first)."""
+        connection_id = self.require_settings().graph.connection_id
+        return self.memo(
+            f"graph:connection-item:{item_id}",
+            lambda: self.graph().get_item(connection_id, item_id),
+        )
 
     def connections(self) -> list[dict[str, Any]]:
         return self.memo("graph:connections", lambda: list(self.graph().list_connections()))
@@ -318,6 +336,26 @@ class DiagnosticContext:
             f"credly:badges:{email}",
             lambda: list(self.credly().iter_badges(recipient_email=email)),
         )
+
+
+def _instance_clients(
+    settings: InstanceSettings, on_session: Callable[[str, httpx.Client], None]
+) -> InstanceClients:
+    """The instance's clients, whose Entra sign-in reuses the tenant discovery document an
+    earlier run kept in the state folder (one round trip fewer before the first token)."""
+    from credly_connector.graph.auth import DiscoveryCache
+    from credly_connector.sync.clients import InstanceClients
+
+    cache = DiscoveryCache.in_state_folder(settings.sync.state_dir, settings.name)
+
+    class Clients(InstanceClients):
+        @property
+        def tokens(self) -> EntraTokenProvider:
+            provider = super().tokens
+            provider.use_discovery_cache(cache)
+            return provider
+
+    return Clients(settings, on_session=on_session)
 
 
 # Imported late so a check module can be loaded (and unit-tested with fakes) without the whole

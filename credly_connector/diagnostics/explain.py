@@ -6,9 +6,10 @@ causes the table does not list, each once with its fix, whichever checks detecte
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from credly_connector.diagnostics import registry
@@ -215,7 +216,19 @@ def _prefetched(ctx: DiagnosticContext, *, connection: bool = False) -> Iterator
     wanted = ctx.settings is not None and ctx.email is not None and "@" in ctx.email
     pool = prefetch(ctx) if wanted else None
     if connection and pool is not None:
-        for lookup in (ctx.connection, ctx.schema, ctx.profile_sources, ctx.profile_settings):
+        from credly_connector.diagnostics.checks.graph_checks import PROBE_ITEM_ID
+
+        # The two probes are each read after another answer (the organization, the
+        # connection) but do not depend on it: asked now, they cost no round of their own.
+        lookups: list[Callable[[], Any]] = [
+            ctx.connection,
+            ctx.schema,
+            ctx.profile_sources,
+            ctx.profile_settings,
+            ctx.badge_probe,
+            partial(ctx.connection_item, PROBE_ITEM_ID),
+        ]
+        for lookup in lookups:
             pool.submit(quietly, lookup)
     try:
         yield

@@ -738,15 +738,19 @@ def _confirm(ctx: DiagnosticContext, store: BadgeSource, miss: NearMiss) -> tupl
 
 def prefetch(ctx: DiagnosticContext) -> ThreadPoolExecutor:
     """Ask for everything that needs only the typed address, before any check waits on it:
-    the directory lookup, the badges of every organization for the address, and, when the
-    last crawl's snapshot knows the person, their item, mailbox plans, other addresses' badges
-    and near-miss confirmations (the checks verify the person is still the same).
+    the Entra sign-in, the directory lookup, the badges of every organization for the
+    address, and, when the last crawl's snapshot knows the person, their item, mailbox plans,
+    other addresses' badges and near-miss confirmations (the checks verify the person is still
+    the same).
 
     Failures are memoised and reported by the checks that need them. The caller waits for the
     returned pool (`shutdown()`) before closing the context."""
     email = target_email(ctx)
     pool = ThreadPoolExecutor(max_workers=2 * MAX_PARALLEL_LOOKUPS, thread_name_prefix="prefetch")
     tasks: list[Callable[[], Any]] = [
+        # First, on its own: every Graph read waits for the token, and this builds only the
+        # Entra session on the way (the directory lookup would build Graph's first).
+        ctx.sign_in,
         lambda: identity(ctx),
         lambda: ctx.badges_by_email(email),
         lambda: other_sources(ctx),

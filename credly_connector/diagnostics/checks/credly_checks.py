@@ -261,7 +261,7 @@ def credly_credentials(ctx: DiagnosticContext) -> CheckResult:
     try:
         # Reading the organization works without the issued_badges scope; one page of badges
         # does not, and it is what the sync needs.
-        ctx.memo("credly:badge-probe", lambda: next(iter(ctx.credly().iter_badges()), None))
+        ctx.badge_probe()
     except CredlyAuthError as exc:
         evidence["error"] = exc.kind
         evidence["status"] = exc.status

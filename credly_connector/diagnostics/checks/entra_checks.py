@@ -50,7 +50,7 @@ def entra_token(ctx: DiagnosticContext) -> CheckResult:
         evidence["secret"] = entra.client_secret.describe()
     evidence.update(_workload_identity_evidence(entra))
     try:
-        ctx.memo("entra:token", lambda: bool(ctx.tokens().get_token()))
+        ctx.sign_in()
     except EntraAuthError as exc:
         evidence.update(
             codes=[f"AADSTS{c}" for c in exc.codes],

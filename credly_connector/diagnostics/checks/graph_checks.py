@@ -64,12 +64,11 @@ def _confirmations(
     ctx: DiagnosticContext, settings: InstanceSettings
 ) -> dict[str, Callable[[], Any] | None]:
     """A read-only Graph call per permission, or None when no such call can be made."""
-    graph_connection = settings.graph.connection_id
 
     def items() -> Any:
         if _connection_or_none(ctx) is None:
             raise LookupError("no connection to read an item from")
-        return ctx.graph().get_item(graph_connection, PROBE_ITEM_ID)
+        return ctx.connection_item(PROBE_ITEM_ID)
 
     return {
         "User.Read.All": lambda: ctx.memo(
