@@ -12,6 +12,10 @@ answered) and how long the network part took, all from the simulator's request l
 default addresses are a healthy person and one whose badge went to a misspelled work address
 (the near-miss search and its live confirmation run).
 
+The first run of each address starts without the tenant discovery document that credlyctl
+keeps in the state folder (as on a new machine, or after 24 h), so it fetches it: one more
+round; the later runs reuse it. Both figures are printed; the goals apply to all runs.
+
     python benchmarks/diagnose_latency.py [--latency 0.1] [--runs 5] [--email EMAIL ...]
 """
 
@@ -29,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from credly_connector.graph.auth import DiscoveryCache
 from credly_connector.simulator.runner import start_simulator
 
 TARGET_SECONDS = 1.0  # issue 12 goal 5
@@ -69,6 +74,7 @@ def main() -> int:
     emails = args.email or list(DEFAULT_EMAILS)
     folder = Path(tempfile.mkdtemp(prefix="credlyctl-bench-"))
     rows: list[tuple[str, list[float], list[int], list[int], list[float], set[int]]] = []
+    kept = DiscoveryCache.in_state_folder(folder / "state", "demo").path
     with start_simulator("demo") as sim:
         config = sim.write_config(folder / "credlyctl.toml", state_dir=folder / "state")
         env = {**os.environ, "CREDLYCTL_CONFIG": str(config), "NO_COLOR": "1"}
@@ -81,6 +87,7 @@ def main() -> int:
             rounds: list[int] = []
             network: list[float] = []
             codes: set[int] = set()
+            kept.unlink(missing_ok=True)  # the first run fetches the discovery document
             for _ in range(args.runs):
                 sim.clear_request_log()
                 started = time.perf_counter()
@@ -103,6 +110,8 @@ def main() -> int:
         f"machine: {platform.machine()} {platform.system()} python {platform.python_version()}"
         f", {os.cpu_count()} CPUs, load {_load()}"
     )
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        print("bytecode cache off (PYTHONDONTWRITEBYTECODE): every start compiles credlyctl")
     print(f"latency per request: {args.latency * 1000:.0f} ms; runs: {args.runs}")
     passed = True
     for email, times, requests, rounds, network, codes in rows:
@@ -110,7 +119,8 @@ def main() -> int:
         print(
             f"diagnose {email}: exit {sorted(codes)}; median {median:.2f} s, "
             f"min {min(times):.2f} s, max {max(times):.2f} s; "
-            f"requests {statistics.median(requests):.0f}; rounds {max(rounds)}; "
+            f"requests {statistics.median(requests):.0f}; rounds {rounds[0]} first run, "
+            f"{max(rounds[1:], default=rounds[0])} after; "
             f"network part {statistics.median(network) if network else 0:.2f} s"
         )
         passed &= median <= TARGET_SECONDS and max(rounds) <= TARGET_ROUNDS

@@ -3,7 +3,9 @@
 Clients are created on first use and cached; every remote lookup goes through `memo`, so two
 checks that need the same answer (the organization, the token's roles, the connection...) cause
 one request, and a lookup that failed fails the same way for every check without a retry storm.
-Checks only read: nothing here writes to Credly, Graph or the sync state.
+Checks only read: nothing here writes to Credly, Graph or the sync state. The one file a
+diagnosis may write is the tenant's public discovery document, kept next to the state for the
+next run's sign-in (`_instance_clients`).
 """
 
 from __future__ import annotations
