@@ -17,7 +17,7 @@ import httpx
 from credly_connector.config.resolved import InstanceSettings
 from credly_connector.credly.changes import read_changed_badges
 from credly_connector.credly.client import CredlyClient
-from credly_connector.graph.auth import EntraTokenProvider
+from credly_connector.graph.auth import DiscoveryCache, EntraTokenProvider
 from credly_connector.graph.client import GraphClient
 from credly_connector.graph.models import USER_SELECT
 from credly_connector.net.transport import build_http_client
@@ -61,7 +61,13 @@ class InstanceClients:
         with self._lock:
             if self._tokens is None:
                 self._tokens = EntraTokenProvider(
-                    self.settings.entra, self._session("entra"), network=self.settings.network
+                    self.settings.entra,
+                    self._session("entra"),
+                    network=self.settings.network,
+                    # A later run's first Entra request is the token request itself.
+                    discovery_cache=DiscoveryCache.in_state_folder(
+                        self.settings.sync.state_dir, self.settings.name
+                    ),
                 )
             return self._tokens
 
