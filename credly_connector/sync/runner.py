@@ -536,12 +536,12 @@ class SyncRunner:
                 chunk: list[BadgeObservation] = []
                 for seen in spool.observations():
                     chunk.append(seen)
-                    if len(chunk) == RECORD_CHUNK or stop.is_set():
+                    if len(chunk) == RECORD_CHUNK:
                         if stop.is_set():
                             return
                         self._state_call(partial(state.record_badges, chunk, started))
                         chunk = []
-                if chunk:
+                if chunk and not stop.is_set():
                     self._state_call(partial(state.record_badges, chunk, started))
             except BaseException as exc:  # re-raised in the crawl's thread
                 failure.append(exc)
