@@ -31,29 +31,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from credly_connector.graph.auth import DiscoveryCache
 from credly_connector.simulator.runner import start_simulator
+from credly_connector.simulator.server import sequential_rounds
 
 TARGET_SECONDS = 1.0  # issue 12 goal 5
 CEILING_SECONDS = 3.0  # issue 10
 TARGET_ROUNDS = 3
 DEFAULT_EMAILS = ("alex.wilber@contoso.com", "miriam.graham@contoso.com")
-
-
-def sequential_rounds(log: list[Any]) -> int:
-    """The longest chain of requests in which each was sent after the previous one answered."""
-    entries = sorted(log, key=lambda e: e.time)
-    depth: list[int] = []
-    for i, entry in enumerate(entries):
-        before = [
-            depth[j]
-            for j in range(i)
-            if entries[j].time + entries[j].duration <= entry.time + 0.005
-        ]
-        depth.append(1 + max(before, default=0))
-    return max(depth, default=0)
 
 
 def _credlyctl() -> list[str]:

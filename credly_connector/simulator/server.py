@@ -126,6 +126,21 @@ def _rule(spec: Any) -> MalformedRule:
     )
 
 
+def sequential_rounds(entries: list[LogEntry]) -> int:
+    """The longest chain of logged requests in which each was sent after the previous one
+    answered (5 ms of slack): how many round trips a client made one after the other."""
+    ordered = sorted(entries, key=lambda e: e.time)
+    depth: list[int] = []
+    for i, entry in enumerate(ordered):
+        before = [
+            depth[j]
+            for j in range(i)
+            if ordered[j].time + ordered[j].duration <= entry.time + 0.005
+        ]
+        depth.append(1 + max(before, default=0))
+    return max(depth, default=0)
+
+
 class RequestLog:
     def __init__(self) -> None:
         self._lock = threading.Lock()

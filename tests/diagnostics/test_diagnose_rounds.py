@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from credly_connector.simulator.server import LogEntry
+from credly_connector.simulator.server import LogEntry, sequential_rounds
 from tests.diagnostics.cli_helpers import run
 from tests.diagnostics.explain_support import Tenant, scenario_secrets, synced_tenant
 
@@ -34,20 +34,6 @@ def tenant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenant]:
 
 def cache_file(tenant: Tenant) -> Path:
     return tenant.config.parent / "state" / "demo.entra-discovery.json"
-
-
-def sequential_rounds(log: list[LogEntry]) -> int:
-    """The longest chain of requests in which each was sent after the previous one answered."""
-    entries = sorted(log, key=lambda e: e.time)
-    depth: list[int] = []
-    for i, entry in enumerate(entries):
-        before = [
-            depth[j]
-            for j in range(i)
-            if entries[j].time + entries[j].duration <= entry.time + 0.005
-        ]
-        depth.append(1 + max(before, default=0))
-    return max(depth, default=0)
 
 
 def diagnose(tenant: Tenant, email: str) -> tuple[int, dict[str, Any], list[LogEntry]]:
