@@ -8,17 +8,19 @@ reads the simulator's whole state) says, and read a handful of Credly pages, not
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from credly_connector.exit_codes import ExitCode
 from credly_connector.simulator.runner import Simulator
 from credly_connector.sync.clients import build_clients
 from credly_connector.sync.records import BadgeDetail, BadgeObservation
 from credly_connector.sync.runner import SyncOptions, SyncReport, run_sync
-from credly_connector.sync.state import open_state
+from credly_connector.sync.state import StateStoreError, SyncState, open_state
 from tests.sync.simhelpers import (
     configure,
     do_setup,
@@ -171,3 +173,25 @@ def test_badges_a_full_read_no_longer_sees_are_forgotten(tmp_path: Path) -> None
         assert state.known_badge("b").detail is None  # type: ignore[union-attr]
     finally:
         state.close()
+
+
+def test_a_state_failure_while_badges_are_recorded_ends_the_crawl_as_a_user_error(
+    big_sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Badge observations are recorded by a thread while the items are written: its failure
+    # must reach the crawl's report (exit 2 with its hint), not vanish with the thread.
+    settings = settings_of(configure(big_sim, tmp_path))
+    do_setup(settings)
+
+    def full_disk(self: SyncState, *args: Any, **kwargs: Any) -> None:
+        raise StateStoreError.from_sqlite(
+            sqlite3.OperationalError("database or disk is full"), self.path
+        )
+
+    monkeypatch.setattr(SyncState, "record_badges", full_disk)
+    report = do_sync(settings, kind="full")
+    assert report.error is not None and report.error.error_id == "disk_full"
+    assert report.exit_code == ExitCode.USAGE
+    # The items themselves were written and confirmed: nothing to redo but the records.
+    assert report.write is not None and report.write.written == len(oracle(big_sim))
+    assert graph_view(big_sim) == oracle(big_sim)
