@@ -588,12 +588,16 @@ class SyncState:
             self.set_meta("connection_created_empty", "1")
 
     def forget_connection(self) -> None:
-        """Teardown deleted the connection: its items, delta link and snapshot are gone too."""
+        """Teardown deleted the connection: its items, delta link and snapshot are gone too,
+        and no crawl may rely on the last one's view of the badges (`badges_read_at`)."""
         with self._tx() as tx:
             tx.execute("DELETE FROM items")
             tx.execute("DELETE FROM users")
             tx.execute("DELETE FROM delta")
-            tx.execute("DELETE FROM meta WHERE key IN ('first_write', 'connection_created_empty')")
+            tx.execute(
+                "DELETE FROM meta WHERE key IN "
+                "('first_write', 'connection_created_empty', 'badges_read_at')"
+            )
 
     # ---- badges ----------------------------------------------------------------------------
 

@@ -18,6 +18,12 @@ import pytest
 from credly_connector.exit_codes import ExitCode
 from credly_connector.simulator.runner import Simulator
 from credly_connector.sync.clients import build_clients
+from credly_connector.sync.incremental import (
+    BADGES_READ_AT,
+    PLAN_BASIS,
+    changes_window,
+    plan_basis,
+)
 from credly_connector.sync.records import BadgeDetail, BadgeObservation
 from credly_connector.sync.runner import SyncOptions, SyncReport, run_sync
 from credly_connector.sync.state import StateStoreError, SyncState, open_state
@@ -158,6 +164,19 @@ def test_a_changed_plan_basis_needs_a_crawl_that_reads_every_badge(
     [verdict] = _events(log, "credly_changes")
     assert verdict["used"] is False
     assert graph_view(big_sim) == oracle(big_sim, opt_out=("extra003@contoso.com",))
+
+
+def test_after_a_teardown_no_crawl_relies_on_the_last_view_of_the_badges(tmp_path: Path) -> None:
+    state = open_state(tmp_path / "s.sqlite", "default")
+    try:
+        basis = plan_basis("tenant", ())
+        state.set_meta(PLAN_BASIS, basis)
+        state.set_meta(BADGES_READ_AT, datetime(2026, 12, 1, tzinfo=UTC).isoformat())
+        assert changes_window(state, basis) is not None
+        state.forget_connection()
+        assert changes_window(state, basis) is None
+    finally:
+        state.close()
 
 
 def test_badges_a_full_read_no_longer_sees_are_forgotten(tmp_path: Path) -> None:
