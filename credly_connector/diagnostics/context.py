@@ -5,7 +5,7 @@ checks that need the same answer (the organization, the token's roles, the conne
 one request, and a lookup that failed fails the same way for every check without a retry storm.
 Checks only read: nothing here writes to Credly, Graph or the sync state. The one file a
 diagnosis may write is the tenant's public discovery document, kept next to the state for the
-next run's sign-in (`_instance_clients`).
+next run's sign-in (`sync.clients.InstanceClients.tokens`).
 """
 
 from __future__ import annotations
@@ -221,7 +221,9 @@ class DiagnosticContext:
         settings = self.require_settings()
         with self._lock:
             if self._clients is None:
-                self._clients = _instance_clients(settings, self._record_shapes)
+                from credly_connector.sync.clients import InstanceClients
+
+                self._clients = InstanceClients(settings, on_session=self._record_shapes)
             return self._clients
 
     def _record_shapes(self, service: str, http: httpx.Client) -> None:
@@ -338,26 +340,6 @@ class DiagnosticContext:
             f"credly:badges:{email}",
             lambda: list(self.credly().iter_badges(recipient_email=email)),
         )
-
-
-def _instance_clients(
-    settings: InstanceSettings, on_session: Callable[[str, httpx.Client], None]
-) -> InstanceClients:
-    """The instance's clients, whose Entra sign-in reuses the tenant discovery document an
-    earlier run kept in the state folder (one round trip fewer before the first token)."""
-    from credly_connector.graph.auth import DiscoveryCache
-    from credly_connector.sync.clients import InstanceClients
-
-    cache = DiscoveryCache.in_state_folder(settings.sync.state_dir, settings.name)
-
-    class Clients(InstanceClients):
-        @property
-        def tokens(self) -> EntraTokenProvider:
-            provider = super().tokens
-            provider.use_discovery_cache(cache)
-            return provider
-
-    return Clients(settings, on_session=on_session)
 
 
 # Imported late so a check module can be loaded (and unit-tested with fakes) without the whole

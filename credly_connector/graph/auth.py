@@ -115,14 +115,6 @@ class EntraTokenProvider:
                 raise managed_identity_error(result, self._mi_endpoint)
             raise error_from_result(result)
 
-    def use_discovery_cache(self, cache: DiscoveryCache) -> None:
-        """Keep the tenant discovery document in `cache`; call it before the first token.
-
-        Takes no lock on purpose: `_lock` is held for a whole token request, and a caller that
-        only hands over a cache (while holding its own locks) must not wait for Entra ID."""
-        if self._discovery_cache is None:
-            self._discovery_cache = cache
-
     def force_refresh(self) -> None:
         """Forget cached tokens so the next get_token asks Entra ID again."""
         with self._lock:

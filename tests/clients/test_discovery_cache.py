@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 from pathlib import Path
 
 import httpx
@@ -225,43 +224,3 @@ def test_without_a_cache_every_process_asks_again(fake: FakeServer) -> None:
     for _ in range(2):
         new_process(fake, None).get_token()
     assert fake.paths() == [DISCOVERY, TOKEN_PATH, DISCOVERY, TOKEN_PATH]
-
-
-def test_the_cache_can_be_given_after_construction(fake: FakeServer, tmp_path: Path) -> None:
-    serve(fake)
-    cache = DiscoveryCache(tmp_path / "c.json")
-    tokens = new_process(fake, None)
-    tokens.use_discovery_cache(cache)
-    tokens.get_token()
-    assert cache.get(DISCOVERY_URL) is not None
-
-
-def test_handing_over_a_cache_never_waits_for_a_token_request(
-    fake: FakeServer, tmp_path: Path
-) -> None:
-    """The clients hand the cache over while holding their own lock: waiting there for a token
-    request in flight would hold back every other client (Credly's too) for a whole round."""
-    answering = threading.Event()
-    release = threading.Event()
-
-    def slow_token(request: httpx.Request) -> httpx.Response:
-        answering.set()
-        release.wait(30)
-        return token_answer(request)
-
-    fake.on("GET", DISCOVERY, discovery)
-    fake.on("POST", TOKEN_PATH, slow_token)
-    tokens = new_process(fake, None)
-    signing_in = threading.Thread(target=tokens.get_token)
-    signing_in.start()
-    try:
-        assert answering.wait(30)
-        handing_over = threading.Thread(
-            target=tokens.use_discovery_cache, args=(DiscoveryCache(tmp_path / "c.json"),)
-        )
-        handing_over.start()
-        handing_over.join(30)
-        assert not handing_over.is_alive()
-    finally:
-        release.set()
-        signing_in.join(30)
