@@ -23,7 +23,7 @@ scheduled full crawl stays the safety net.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable
 from datetime import date, datetime
 
 from credly_connector.credly.changes import window_start
@@ -32,7 +32,6 @@ from credly_connector.graph.models import DirectoryUser
 from credly_connector.identity.addresses import build_index, match_keys, normalize_email
 from credly_connector.identity.eligibility import normalize_opt_out
 from credly_connector.identity.entities import ITEM_FORMAT
-from credly_connector.sync.records import ItemRecord
 from credly_connector.sync.spool import BadgeSpool
 from credly_connector.sync.state import SyncState
 
@@ -66,7 +65,6 @@ def spool_changes(
     users: list[DirectoryUser],
     directory_changes: Iterable[DirectoryUser],
     removed_ids: Iterable[str],
-    items: Mapping[str, ItemRecord],
     now: datetime,
 ) -> tuple[BadgeSpool, frozenset[str]]:
     """A spool with every badge of the people concerned, and those people's user ids.
@@ -82,7 +80,7 @@ def spool_changes(
         known = state.known_badge(badge.id)
         if known is not None and known.detail is not None and known.detail.email:
             addresses.add(known.detail.email)
-    user_ids: set[str] = {r.user_id for r in items.values() if r.hash is None}
+    user_ids = state.unconfirmed_users()
     user_ids.update(removed_ids)
     for user in directory_changes:
         user_ids.add(user.id)

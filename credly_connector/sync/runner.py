@@ -413,7 +413,6 @@ class SyncRunner:
             users,
             [*self._users_before, *self._user_changes[0]],
             self._user_changes[1],
-            state.items(),
             self._now,
         )
         self._spool = spool

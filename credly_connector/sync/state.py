@@ -531,6 +531,10 @@ class SyncState:
     def items(self) -> dict[str, ItemRecord]:
         return {r["item_id"]: self._item(r) for r in self._rows("SELECT * FROM items")}
 
+    def unconfirmed_users(self) -> set[str]:
+        """Users whose item may differ from what the state says (a write not confirmed)."""
+        return {str(r[0]) for r in self._rows("SELECT user_id FROM items WHERE hash IS NULL")}
+
     def item_for_user(self, user_id: str) -> ItemRecord | None:
         row = self._row("SELECT * FROM items WHERE user_id = ?", (user_id,))
         return self._item(row) if row else None

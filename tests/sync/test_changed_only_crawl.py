@@ -26,7 +26,7 @@ from credly_connector.sync.incremental import (
 )
 from credly_connector.sync.records import BadgeDetail, BadgeObservation
 from credly_connector.sync.runner import SyncOptions, SyncReport, run_sync
-from credly_connector.sync.state import StateStoreError, SyncState, open_state
+from credly_connector.sync.state import StateStoreError, SyncState, open_state, state_path
 from tests.sync.simhelpers import (
     configure,
     do_setup,
@@ -94,6 +94,15 @@ def test_every_kind_of_change_through_the_changed_badges_only(
         proxyAddresses=["SMTP:d.siciliani@contoso.com", "smtp:diego.siciliani@contoso.com"],
     )
     big_sim.delete_user("extra004@contoso.com")
+    # A write whose answer was never recorded (a crash): that item is rewritten too.
+    unsure = big_sim.directory.get("extra005@contoso.com")
+    assert unsure is not None
+    state = open_state(state_path(settings.sync.state_dir, settings.name), settings.name)
+    try:
+        uid = unsure["id"]
+        state.mark_intents([(uid.replace("-", ""), uid, "put", "extra005@contoso.com")])
+    finally:
+        state.close()
     every = len(big_sim.badges(org_id(big_sim)))
 
     big_sim.clear_request_log()
@@ -121,6 +130,7 @@ def test_every_kind_of_change_through_the_changed_badges_only(
         "extra007@contoso.com": "delete",
         "extra003@contoso.com": "update",
         "extra010@contoso.com": "update",
+        "extra005@contoso.com": "update",
     }
 
     # Nothing changed since: three Credly requests, nothing written, Graph still right.
