@@ -51,13 +51,15 @@ class AdaptiveRateLimiter:
         ceiling: float | None = None,
         *,
         start: float = START_RATE,
+        resumed: bool = False,
         sleep: Sleep = time.sleep,
         clock: Clock = time.monotonic,
     ) -> None:
         self.ceiling = max(ceiling, MIN_RATE) if ceiling is not None else None
         self.rate = self._capped(max(start, MIN_RATE))
         self.peak_rate = self.rate
-        self.probing = True
+        # A rate resumed from the last crawl is already near the limit: no fast probing.
+        self.probing = not resumed
         self._sleep = sleep
         self._clock = clock
         self._lock = threading.Lock()
@@ -70,6 +72,10 @@ class AdaptiveRateLimiter:
 
     def _capped(self, rate: float) -> float:
         return min(rate, self.ceiling) if self.ceiling is not None else rate
+
+    def rate_to_remember(self) -> float:
+        """The rate the instance's next crawl should start near."""
+        return self.rate
 
     def acquire(self, items: int) -> Ticket:
         """Block until `items` writes fit in the current rate (first come, first served)."""

@@ -640,7 +640,10 @@ class SyncRunner:
         self.progress.phase("Writing items to Microsoft 365", len(writes))
         start = remembered_write_rate(state)
         limiter = AdaptiveRateLimiter(
-            self.settings.sync.max_write_rate, start=start or START_RATE, sleep=self._sleep
+            self.settings.sync.max_write_rate,
+            start=start or START_RATE,
+            resumed=start is not None,
+            sleep=self._sleep,
         )
         self.log.event("write_start", items=len(writes), rate=round(limiter.rate, 2))
         writer = BatchWriter(
@@ -676,7 +679,8 @@ class SyncRunner:
             writes, BatchHooks(before, after, self.progress.advance, self._waited)
         )
         if writes:
-            self._state_call(lambda: state.set_meta(WRITE_RATE_KEY, f"{limiter.rate:.2f}"))
+            remember = f"{limiter.rate_to_remember():.2f}"
+            self._state_call(lambda: state.set_meta(WRITE_RATE_KEY, remember))
         return report
 
     def _state_call(self, call: Callable[[], None]) -> None:
