@@ -261,8 +261,21 @@ def log_stamps(log: Path) -> dict[str, list[datetime]]:
     return stamps
 
 
+def _write_start(stamps: dict[str, list[datetime]]) -> datetime | None:
+    """When the crawl started writing: its earliest `write_start` event. A full crawl that
+    refreshes the items its state knows writes before Credly has been read, so before its
+    `plan` event; the crawl's first `plan` event stands in when no `write_start` was logged."""
+    starts = stamps.get("write_start") or stamps.get("plan")
+    return min(starts) if starts else None
+
+
 def phases(stamps: dict[str, list[datetime]]) -> dict[str, float]:
-    """Seconds spent reading, planning, writing and recording, from the crawl's log events."""
+    """Seconds spent reading, planning, writing and recording, from the crawl's log events.
+
+    read: crawl start to the last read event (Credly, directory); plan: from there to the
+    first `plan` event; write: the earliest `write_start` (or `plan`) to the last `batch`;
+    record: from the later of plan and last batch to the crawl's end. When writing overlaps
+    reading the phases add up to more than the crawl; none is negative."""
     if not stamps.get("crawl_start") or not stamps.get("crawl_end"):
         return {}
     start = stamps["crawl_start"][0]
@@ -272,21 +285,28 @@ def phases(stamps: dict[str, list[datetime]]) -> dict[str, float]:
         + stamps.get("users_delta", [start])
     )
     plan = stamps.get("plan", [read_end])[0]
-    write_end = max(stamps.get("batch", [plan]))
+    write_start = _write_start(stamps) or plan
+    write_end = max(stamps.get("batch", [write_start]))
     end = stamps["crawl_end"][0]
+
+    def seconds(since: datetime, until: datetime) -> float:
+        return max(0.0, (until - since).total_seconds())
+
     return {
-        "read": (read_end - start).total_seconds(),
-        "plan": (plan - read_end).total_seconds(),
-        "write": (write_end - plan).total_seconds(),
-        "record": (end - write_end).total_seconds(),
+        "read": seconds(start, read_end),
+        "plan": seconds(read_end, plan),
+        "write": seconds(write_start, write_end),
+        "record": seconds(max(write_end, plan), end),
     }
 
 
 def write_seconds(stamps: dict[str, list[datetime]]) -> float:
-    """The write phase: from the crawl's first `plan` event to its last `batch` event."""
-    if not stamps.get("plan") or not stamps.get("batch"):
+    """The write phase: from the crawl's earliest `write_start` event (its first `plan` event
+    when it logged none) to its last `batch` event; 0 when it wrote no batch."""
+    write_start = _write_start(stamps)
+    if write_start is None or not stamps.get("batch"):
         return 0.0
-    return (max(stamps["batch"]) - stamps["plan"][0]).total_seconds()
+    return max(0.0, (max(stamps["batch"]) - write_start).total_seconds())
 
 
 def floor_seconds(
