@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -28,6 +28,7 @@ from credly_connector.graph.models import DirectoryUser
 from credly_connector.identity.addresses import match_keys, normalize_email
 from credly_connector.net.retry import RetryWait
 from credly_connector.sync.connection import require_people_data_cloud, require_ready
+from credly_connector.sync.head_start import HeadStart, HeadStartWork, merged
 from credly_connector.sync.incremental import (
     BADGES_READ_AT,
     PLAN_BASIS,
@@ -36,14 +37,21 @@ from credly_connector.sync.incremental import (
     spool_changes,
 )
 from credly_connector.sync.log import CrawlLog
-from credly_connector.sync.planner import Action, Plan, PlanInputs, PlannedOp, plan_sync
+from credly_connector.sync.planner import (
+    Action,
+    BadgeStore,
+    Plan,
+    PlanInputs,
+    PlannedOp,
+    plan_sync,
+)
 from credly_connector.sync.ports import (
     NoProgress,
     Progress,
     SyncClients,
 )
 from credly_connector.sync.ratelimit import START_RATE, AdaptiveRateLimiter
-from credly_connector.sync.records import BadgeObservation
+from credly_connector.sync.records import BadgeObservation, ItemRecord
 from credly_connector.sync.schedule import schedule_for
 from credly_connector.sync.snapshot import apply_delta, from_snapshot, removed_id, to_snapshot
 from credly_connector.sync.spool import BadgeSpool
@@ -300,8 +308,26 @@ class SyncRunner:
         users: list[DirectoryUser],
         only: frozenset[str] | None,
     ) -> Plan:
-        now = self._now
-        items = state.items() if state is not None else {}
+        if self._head is not None:
+            items = self._head.items()  # as they were before the head start wrote any
+        else:
+            items = state.items() if state is not None else {}
+        plan = plan_sync(self._plan_inputs(kind, state, report, spool, users, items, only))
+        for warning in plan.warnings:
+            self.warn(report, warning)
+        self.log.event("plan", kind=kind, **{k: v for k, v in plan.actions().items()})
+        return plan
+
+    def _plan_inputs(
+        self,
+        kind: str,
+        state: SyncState | None,
+        report: SyncReport,
+        badges: BadgeStore,
+        users: list[DirectoryUser],
+        items: Mapping[str, ItemRecord],
+        only: frozenset[str] | None,
+    ) -> PlanInputs:
         refresh_before = None
         if kind == "full":
             cycle = state.full_cycle_start() if state is not None else None
@@ -311,23 +337,17 @@ class SyncRunner:
             and (state is None or state.is_new)
             and not (state is not None and state.get_meta("connection_created_empty") == "1")
         )
-        plan = plan_sync(
-            PlanInputs(
-                badges=spool,
-                users=users,
-                items=items,
-                tenant_id=self.settings.entra.tenant_id,
-                now=now,
-                opt_out=self.settings.sync.opt_out,
-                refresh_before=refresh_before,
-                cleanup_unknown=cleanup,
-                only_user_ids=only,
-            )
+        return PlanInputs(
+            badges=badges,
+            users=users,
+            items=items,
+            tenant_id=self.settings.entra.tenant_id,
+            now=self._now,
+            opt_out=self.settings.sync.opt_out,
+            refresh_before=refresh_before,
+            cleanup_unknown=cleanup,
+            only_user_ids=only,
         )
-        for warning in plan.warnings:
-            self.warn(report, warning)
-        self.log.event("plan", kind=kind, **{k: v for k, v in plan.actions().items()})
-        return plan
 
     def _run_dry(self) -> SyncReport:
         state = open_readonly(self.path)
@@ -366,6 +386,8 @@ class SyncRunner:
         # goes to the spool as it arrives; matching waits for the directory.
         with ThreadPoolExecutor(1, thread_name_prefix="read-users") as pool:
             users_future = pool.submit(self._read_users, kind, state, report)
+            if self._head is not None and state is not None:
+                self._head.start(self._head_work(kind, state, report, users_future))
             changes = self._read_changes(kind, state)
             spool = None if changes is not None else self._read_badges(self._now)
             self._spool = spool
@@ -423,8 +445,38 @@ class SyncRunner:
     def _basis(self) -> str:
         return plan_basis(self.settings.entra.tenant_id, self.settings.sync.opt_out)
 
+    def _head_work(
+        self,
+        kind: str,
+        state: SyncState,
+        report: SyncReport,
+        users: Future[tuple[list[DirectoryUser], str | None]],
+    ) -> HeadStartWork:
+        def plan(badges: BadgeStore, listed: list[DirectoryUser], items: Any) -> Plan:
+            return plan_sync(self._plan_inputs(kind, state, report, badges, listed, items, None))
+
+        assert self._crawl_id is not None
+        return HeadStartWork(
+            users=lambda: users.result()[0],
+            plan=plan,
+            writer=lambda items: self._writer(state, items, head_start=True),
+            hooks=self._hooks(state, self._crawl_id),
+            now=self._now,
+        )
+
+    def _head_start(self, kind: str, state: SyncState) -> HeadStart | None:
+        """A full crawl's head start (sync/head_start.py), when the state can stand in."""
+        if kind != "full" or changes_window(state, self._basis()) is None:
+            return None
+        return HeadStart(state, _STATE_LOCK)
+
     _delta_link: str | None = None
     _now: datetime
+    # Set when a full crawl refreshes items while Credly is read (sync/head_start.py).
+    _head: HeadStart | None = None
+    _crawl_id: int | None = None
+    # One rate for the whole crawl, head start included.
+    _limiter: AdaptiveRateLimiter | None = None
     # The crawl's badges, closed (and its file deleted) when the run ends.
     _spool: BadgeSpool | None = None
     # Set when only the badges Credly changed were read (sync/incremental.py).
@@ -442,12 +494,13 @@ class SyncRunner:
             report.ended_at = self.clock()
             return report
         crawl_id = state.begin_crawl(kind, report.started_at)
-        report.crawl_id = crawl_id
+        report.crawl_id = self._crawl_id = crawl_id
         self.log.event("crawl_start", instance=self.settings.name, kind=kind, crawl=crawl_id)
         users: list[DirectoryUser] = []
         spool: BadgeSpool | None = None
         try:
             require_ready(self.clients.graph, self.settings.graph.connection_id)
+            self._head = self._head_start(kind, state)
             users, only, spool = self._read(kind, state, report)
             plan = self._plan(kind, state, report, spool, users, only)
             report.plan = plan
@@ -466,9 +519,11 @@ class SyncRunner:
         except CredlyctlError as exc:
             report.error = exc
         except KeyboardInterrupt:
+            self._stop_head_start()
             self._record_interrupted(state, crawl_id, report)
             raise
         finally:
+            self._stop_head_start()
             report.ended_at = self.clock()
             report.requests = _reads(self.clients)
         error = report.error or (report.write.service_error if report.write else None)
@@ -577,6 +632,11 @@ class SyncRunner:
         state.set_meta(BADGES_READ_AT, started.isoformat())
         state.set_meta(PLAN_BASIS, self._basis())
 
+    def _stop_head_start(self) -> None:
+        """Whatever ended the crawl, the head start sends nothing more once it returns."""
+        if self._head is not None:
+            self._head.close()
+
     def _record_interrupted(self, state: SyncState, crawl_id: int, report: SyncReport) -> None:
         """Ctrl+C: say so in the state (best effort; a crawl left `running` reads the same)."""
         message = "Stopped by the user (Ctrl+C) before the crawl completed."
@@ -638,21 +698,57 @@ class SyncRunner:
     ) -> WriteReport:
         writes = [op for op in plan.writes if not (hold_deletes and op.action is Action.DELETE)]
         self.progress.phase("Writing items to Microsoft 365", len(writes))
-        start = remembered_write_rate(state)
-        limiter = AdaptiveRateLimiter(
-            self.settings.sync.max_write_rate,
-            start=start or START_RATE,
-            resumed=start is not None,
-            sleep=self._sleep,
-        )
-        self.log.event("write_start", items=len(writes), rate=round(limiter.rate, 2))
-        writer = BatchWriter(
+        head, early = self._head, None
+        if head is not None:
+            head.show_progress(self.progress)
+            early = head.finish()
+        if head is not None and early is not None:
+            # The head start already sent these exact bodies; what is left waits for it
+            # (finish), so no older body lands after a newer one.
+            writes = [op for op in writes if not head.covers(op)]
+            settled = head.settle(early, plan)
+            early = settled.report
+            self.log.event(
+                "head_start",
+                written=early.written,
+                superseded=settled.superseded,
+                failed=len(early.failures),
+            )
+            if early.service_error is not None:
+                return early
+        done = head.done if head is not None else 0
+        writer = self._writer(state, len(writes))
+        hooks = self._hooks(state, crawl_id)
+        hooks.progress = lambda written: self.progress.advance(done + written)
+        report = writer.write(writes, hooks)
+        if early is not None:
+            report = merged(early, report)
+        if writes or early is not None:
+            remember = f"{writer.limiter.rate_to_remember():.2f}"
+            self._state_call(lambda: state.set_meta(WRITE_RATE_KEY, remember))
+        return report
+
+    def _writer(self, state: SyncState, items: int, **about: Any) -> BatchWriter:
+        """A writer for `items` writes, sharing the crawl's one rate limiter."""
+        if self._limiter is None:
+            start = remembered_write_rate(state)
+            self._limiter = AdaptiveRateLimiter(
+                self.settings.sync.max_write_rate,
+                start=start or START_RATE,
+                resumed=start is not None,
+                sleep=self._sleep,
+            )
+        self.log.event("write_start", items=items, rate=round(self._limiter.rate, 2), **about)
+        return BatchWriter(
             self.clients.graph.batch,
             self.settings.graph.connection_id,
             concurrency=self.settings.sync.write_concurrency,
             sleep=self._sleep,
-            limiter=limiter,
+            limiter=self._limiter,
         )
+
+    def _hooks(self, state: SyncState, crawl_id: int) -> BatchHooks:
+        """Intent before each batch and results after it, in the state (crash safety)."""
 
         def before(batch: Sequence[PlannedOp]) -> None:
             state_ops = [
@@ -675,13 +771,7 @@ class SyncRunner:
             for failure in failed:
                 self.log.event("item_failed", **failure.to_dict())
 
-        report = writer.write(
-            writes, BatchHooks(before, after, self.progress.advance, self._waited)
-        )
-        if writes:
-            remember = f"{limiter.rate_to_remember():.2f}"
-            self._state_call(lambda: state.set_meta(WRITE_RATE_KEY, remember))
-        return report
+        return BatchHooks(before, after, self.progress.advance, self._waited)
 
     def _state_call(self, call: Callable[[], None]) -> None:
         # One SQLite connection shared by writer threads: serialize access to it.

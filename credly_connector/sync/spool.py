@@ -68,11 +68,11 @@ NO_ID = "#"  # prefix of the spool key of a badge Credly sent without an id
 
 
 class BadgeSpool:
-    def __init__(self) -> None:
+    def __init__(self, cache_kib: int = CACHE_KIB) -> None:
         # Writer threads build item bodies from the spool while the main thread plans.
         self._conn = sqlite3.connect("", check_same_thread=False)
         self._lock = threading.Lock()
-        self._conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        self._conn.execute(f"PRAGMA cache_size = -{cache_kib}")
         self._conn.execute("PRAGMA journal_mode = OFF")  # scratch data: nothing to roll back
         self._conn.execute("PRAGMA synchronous = OFF")
         for statement in _SCHEMA:

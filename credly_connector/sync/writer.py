@@ -187,6 +187,13 @@ class BatchWriter:
         self._error: CredlyctlError | None = None
         self._stop = False
 
+    def cancel(self) -> None:
+        """Send nothing more: batches in flight are answered and recorded, the rest stays
+        unsent (and unmarked in the state), and `write` returns."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+
     # ---- the work queue ---------------------------------------------------------------------
 
     def write(self, ops: Sequence[PlannedOp], hooks: BatchHooks) -> WriteReport:

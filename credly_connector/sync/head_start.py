@@ -1,0 +1,238 @@
+"""A full crawl's head start: refresh the items the state can rebuild while Credly is read.
+
+A user's item depends on all of their badges, which may be on any Credly page, so a crawl
+that waits for the last page before writing spends the whole read on top of its write floor
+(issue 12, goal 2). But a full crawl rewrites every item anyway, and after a crawl that read
+every badge the state holds each indexable badge's item entry (records.BadgeDetail). So as
+soon as the directory is listed, the items as last known can be rebuilt and written while
+Credly is still being read. What this may and may not do:
+
+- It runs only when the state can stand in for Credly, as for a changed-only incremental
+  crawl (`incremental.changes_window`): a crawl of this version read every badge, and the
+  tenant, opt-out list and item format are the same.
+- It rewrites only items the state says exist, for users of the fresh directory listing:
+  no item is created and none deleted, so the accidental-delete guard still sees every
+  deletion of the crawl's own plan first.
+- The crawl's own plan, made from what Credly says now, decides. An item the head start wrote
+  with the same digest is not written again; every other write of that plan (a changed
+  user, a new item, a deletion) is sent only once the head start is over, so an older body
+  can never land after a newer one.
+- A head-start failure for an item the plan then writes differently or deletes is not the
+  crawl's failure: the plan's own write supersedes it.
+
+A crawl that stops at any moment leaves what the writer always leaves: intents marked before
+each batch and results after it (state.py), and the next crawl resumes the full cycle.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from credly_connector.graph.models import DirectoryUser
+from credly_connector.sync.planner import Action, BadgeStore, Plan, PlannedOp
+from credly_connector.sync.ports import Progress
+from credly_connector.sync.records import ItemRecord
+from credly_connector.sync.spool import BadgeSpool
+from credly_connector.sync.state import SyncState
+from credly_connector.sync.writer import BatchHooks, BatchWriter, ItemFailure, WriteReport
+
+# The head start's own spool holds only indexable badges and is read in user order: a small
+# page cache is enough, and the crawl's peak memory stays where goal 4 wants it.
+CACHE_KIB = 8 * 1024
+
+PlanFrom = Callable[[BadgeStore, list[DirectoryUser], Mapping[str, ItemRecord]], Plan]
+
+
+@dataclass(frozen=True)
+class HeadStartWork:
+    """What the head start needs from the crawl, handed over when it starts."""
+
+    users: Callable[[], list[DirectoryUser]]  # waits for the directory listing
+    plan: PlanFrom
+    writer: Callable[[int], BatchWriter]  # a writer for this many items
+    hooks: BatchHooks
+    now: datetime  # the crawl's one moment for expiry
+
+
+class HeadStart:
+    """One crawl's head start, in its own thread from `start` to `finish` (or `close`)."""
+
+    def __init__(self, state: SyncState, lock: threading.Lock) -> None:
+        self._state, self._lock = state, lock
+        self._items: Future[dict[str, ItemRecord]] = Future()
+        self._thread: threading.Thread | None = None
+        self._writer: BatchWriter | None = None
+        self._spool: BadgeSpool | None = None
+        self._stopped = threading.Event()
+        self._guard = threading.Lock()  # between `cancel` and the thread taking its writer
+        self._failure: BaseException | None = None
+        self._progress = _Relay()
+        # item id -> digest of the items the head start planned to refresh
+        self.planned: dict[str, str] = {}
+        self._written: set[str] = set()  # item ids whose head-start write Graph confirmed
+        self.report: WriteReport | None = None
+
+    # ---- the crawl's side -----------------------------------------------------------------
+
+    def start(self, work: HeadStartWork) -> None:
+        self._thread = threading.Thread(
+            target=self._run, args=(work,), name="head-start", daemon=True
+        )
+        self._thread.start()
+
+    def items(self) -> dict[str, ItemRecord]:
+        """The state's items as they were before any head-start write: what the crawl's own
+        plan compares with, so that it is the plan the crawl would make without one."""
+        return self._items.result()
+
+    def show_progress(self, progress: Progress) -> None:
+        """From now on, the head start's confirmed writes move `progress`."""
+        self._progress.attach(progress)
+
+    @property
+    def done(self) -> int:
+        return self._progress.done
+
+    def finish(self) -> WriteReport | None:
+        """Wait for the head start; its report (None when it wrote nothing). Re-raises what
+        stopped it, except a failed directory listing, which the crawl meets itself."""
+        self._join()
+        if self._failure is not None:
+            raise self._failure
+        return self.report
+
+    def covers(self, op: PlannedOp) -> bool:
+        """True when the head start already sent exactly this write."""
+        return op.action is not Action.DELETE and self.planned.get(op.item_id) == op.hash
+
+    def settle(self, report: WriteReport, plan: Plan) -> Settled:
+        """Count, of the head start's writes and failures, those the crawl's own plan stands
+        by (it planned the very same write): the others are replaced by the plan's own."""
+        same = {op.item_id for op in plan.writes if self.covers(op)}
+        kept = replace(
+            report,
+            written=len(self._written & same),
+            failures=[f for f in report.failures if f.item_id in same],
+        )
+        return Settled(kept, len(self._written) - kept.written)
+
+    def close(self) -> None:
+        """Stop (if still running), wait, and delete the head start's spool."""
+        self._stopped.set()
+        with self._guard:
+            if self._writer is not None:
+                self._writer.cancel()
+        self._join()
+        if not self._items.done():
+            self._items.cancel()
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+    def _join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    # ---- the head start's thread ----------------------------------------------------------
+
+    def _run(self, work: HeadStartWork) -> None:
+        try:
+            with self._lock:
+                self._items.set_result(self._state.items())
+            self._spool = self._rebuild(work.now)
+            try:
+                users = work.users()
+            except BaseException:  # the crawl meets the same failure and reports it
+                return
+            if self._stopped.is_set():
+                return
+            ops = [op for op in work.plan(self._spool, users, self.items()).ops if _refresh(op)]
+            self.planned = {op.item_id: op.hash or "" for op in ops}
+            with self._guard:
+                if self._stopped.is_set():
+                    return
+                self._writer = writer = work.writer(len(ops))
+
+            def after(
+                written: Sequence[tuple[str, str]],
+                deleted: Sequence[str],
+                failed: Sequence[ItemFailure],
+            ) -> None:
+                work.hooks.after(written, deleted, failed)
+                self._written.update(item for item, _ in written)
+
+            hooks = BatchHooks(work.hooks.before, after, self._progress.update, work.hooks.waiting)
+            self.report = writer.write(ops, hooks)
+        except BaseException as exc:  # re-raised in the crawl's thread by `finish`
+            self._failure = exc
+            if not self._items.done():
+                self._items.set_exception(exc)
+
+    def _rebuild(self, now: datetime) -> BadgeSpool:
+        """Every badge an item was last built from, its expiry checked again."""
+        spool = BadgeSpool(cache_kib=CACHE_KIB)
+        chunks = self._state.indexed_badges()
+        while not self._stopped.is_set():
+            with self._lock:
+                chunk = next(chunks, None)
+            if chunk is None:
+                break
+            spool.add_known(chunk, now)
+        return spool
+
+
+def _refresh(op: PlannedOp) -> bool:
+    return op.action is Action.UPDATE
+
+
+@dataclass(frozen=True)
+class Settled:
+    """The head start's part of the crawl, once the crawl's plan is known."""
+
+    report: WriteReport  # counting only the writes the plan stands by
+    superseded: int  # head-start writes the plan then rewrote or deleted
+
+
+def merged(first: WriteReport, then: WriteReport) -> WriteReport:
+    """Two write phases of one crawl as one report."""
+    return WriteReport(
+        written=first.written + then.written,
+        deleted=first.deleted + then.deleted,
+        failures=[*first.failures, *then.failures],
+        batches=first.batches + then.batches,
+        throttled_entries=first.throttled_entries + then.throttled_entries,
+        throttle_wait_seconds=first.throttle_wait_seconds + then.throttle_wait_seconds,
+        rate_wait_seconds=max(first.rate_wait_seconds, then.rate_wait_seconds),
+        retries=first.retries + then.retries,
+        final_rate=then.final_rate or first.final_rate,
+        peak_rate=max(first.peak_rate, then.peak_rate),
+        peak_in_flight=max(first.peak_in_flight, then.peak_in_flight),
+        service_error=first.service_error or then.service_error,
+    )
+
+
+class _Relay:
+    """The head start's progress: counted from the start, shown once the crawl's write
+    phase begins (until then the crawl's progress shows the reading)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._target: Progress | None = None
+        self.done = 0
+
+    def update(self, done: int) -> None:
+        with self._lock:
+            self.done = done
+            target = self._target
+        if target is not None:
+            target.advance(done)
+
+    def attach(self, progress: Progress) -> None:
+        with self._lock:
+            self._target = progress
+            done = self.done
+        progress.advance(done)
