@@ -394,7 +394,7 @@ def test_the_next_crawl_starts_writing_near_the_rate_the_last_one_ended_at(
     second = do_sync(settings, kind="full", log_file=log)
     assert second.exit_code == 0, second.error
     events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
-    [start] = [e for e in events if e["event"] == "write_start"]
+    start = next(e for e in events if e["event"] == "write_start")  # the head start's
     assert start["rate"] == pytest.approx(remembered, abs=0.01)
     assert graph_view(big_sim) == oracle(big_sim)
 
