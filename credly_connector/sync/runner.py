@@ -781,12 +781,11 @@ class SyncRunner:
 
 _STATE_LOCK = threading.Lock()
 
-# The write rate the last crawl ended at: the next one starts near it instead of probing up
-# from 25 items/s again (a tenant's allowance rarely changes between crawls; when it does,
-# the first 429 brings the rate down as usual).
+# The write rate the last crawl found Graph accepting (AdaptiveRateLimiter.rate_to_remember):
+# the next one resumes a little under it instead of probing up from 25 items/s again (a
+# tenant's allowance rarely changes between crawls; when it does, the limiter finds out).
 WRITE_RATE_KEY = "write_rate"
 RECORD_CHUNK = 2000  # badge observations per transaction while the writes go on
-REMEMBERED_SHARE = 0.9  # start a little under it: the end of a crawl may have been a peak
 
 
 def remembered_write_rate(state: SyncState) -> float | None:
@@ -794,7 +793,7 @@ def remembered_write_rate(state: SyncState) -> float | None:
         rate = float(state.get_meta(WRITE_RATE_KEY) or "nan")
     except ValueError:
         return None
-    return rate * REMEMBERED_SHARE if math.isfinite(rate) and rate > 0 else None
+    return rate if math.isfinite(rate) and rate > 0 else None
 
 
 def run_sync(
