@@ -100,8 +100,9 @@ def test_a_resumed_crawl_starts_under_the_remembered_rate(shape: Shape) -> None:
     report, limiter, _ = crawl(shape, 500, 1632, remembered=500)
     assert limiter.start_rate == 500 * RESUMED_SHARE
     assert 400 <= limiter.rate_to_remember() <= 560
-    # Probing for a higher limit costs one congestion event, never a flood of them.
-    assert limiter.slowdowns <= 2
+    # Probing for a higher limit costs a congestion event or a few (the sliding window: 3,
+    # each after its Retry-After), never a flood of 429s.
+    assert limiter.slowdowns <= 3
     assert report.throttled_entries <= 0.1 * 1632
 
 
@@ -149,8 +150,8 @@ def test_a_resumed_probe_is_gentle_at_the_remembered_rate_and_speeds_up_above_it
         limiter.answered(Ticket(clock.now - 0.3, 1000), confirmed=1000, throttled=0, retry_after=0)
         return (limiter.rate - before) / 1000
 
-    assert gain_at(100) == pytest.approx(1.0)
-    assert gain_at(200) == pytest.approx(2.0)
+    assert gain_at(100) == pytest.approx(2.0)
+    assert gain_at(150) == pytest.approx(3.0)
     assert gain_at(1000) == pytest.approx(PROBE_GAIN)
 
 
