@@ -26,6 +26,7 @@ each batch and results after it (state.py), and the next crawl resumes the full 
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
@@ -56,6 +57,7 @@ class HeadStartWork:
     writer: Callable[[int], BatchWriter]  # a writer for this many items
     hooks: BatchHooks
     now: datetime  # the crawl's one moment for expiry
+    skipped: Callable[[str], None]  # why there is no head start after all
 
 
 class HeadStart:
@@ -143,7 +145,11 @@ class HeadStart:
         try:
             with self._lock:
                 self._items.set_result(self._state.items())
-            self._spool = self._rebuild(work.now)
+            try:
+                self._spool = self._rebuild(work.now)
+            except sqlite3.Error as exc:  # a head start is a gain, never a crawl's failure
+                work.skipped(f"the state's badges could not be read ({exc})")
+                return
             try:
                 users = work.users()
             except BaseException:  # the crawl meets the same failure and reports it
@@ -175,13 +181,11 @@ class HeadStart:
     def _rebuild(self, now: datetime) -> BadgeSpool:
         """Every badge an item was last built from, its expiry checked again."""
         spool = BadgeSpool(cache_kib=CACHE_KIB)
-        chunks = self._state.indexed_badges()
-        while not self._stopped.is_set():
-            with self._lock:
-                chunk = next(chunks, None)
-            if chunk is None:
-                break
-            spool.add_known(chunk, now)
+        try:
+            spool.add_indexed_from(self._state.path, now)
+        except BaseException:
+            spool.close()
+            raise
         return spool
 
 

@@ -462,6 +462,7 @@ class SyncRunner:
             writer=lambda items: self._writer(state, items, head_start=True),
             hooks=self._hooks(state, self._crawl_id),
             now=self._now,
+            skipped=lambda why: self.log.event("head_start", skipped=why),
         )
 
     def _head_start(self, kind: str, state: SyncState) -> HeadStart | None:

@@ -20,6 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 from credly_connector.credly.models import Badge, parse_datetime
 from credly_connector.identity.addresses import normalize_email
@@ -108,6 +109,34 @@ class BadgeSpool:
         with self._lock, self._conn:
             self._conn.executemany(_INSERT, rows)
         self.added += len(rows)
+
+    def add_indexed_from(self, state_file: Path, now: datetime) -> None:
+        """Every badge an item was built from when the state in `state_file` last recorded
+        it, expiry checked again (sync/head_start.py).
+
+        Copied by SQLite itself: the head start runs while Credly pages are parsed, and
+        500,000 badges turned into Python objects on the way would take that thread's time.
+        The columns are the state's badge details (state.py, schema 4); expiry is compared
+        as UTC ISO text, as `SyncState.expired_since` does.
+        """
+        expired = "d_expires_at IS NOT NULL AND d_expires_at <= :now"
+        with self._lock:
+            self._conn.execute("ATTACH DATABASE ? AS known", (str(state_file),))
+            try:
+                with self._conn:
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO badges SELECT id, d_email, "
+                        f"CASE WHEN {expired} THEN :expired END, state, public, "
+                        "recipient_email, d_issued_to, d_first_name, d_last_name, "
+                        f"CASE WHEN {expired} THEN NULL ELSE d_sort_key END, "
+                        f"CASE WHEN {expired} THEN NULL ELSE d_certification END, "
+                        f"CASE WHEN {expired} THEN NULL ELSE d_entry END, d_expires_at "
+                        "FROM known.badges WHERE d_badge_skip IS NULL AND d_entry IS NOT NULL",
+                        {"now": now.astimezone(UTC).isoformat(), "expired": BadgeSkip.EXPIRED},
+                    )
+            finally:
+                self._conn.execute("DETACH DATABASE known")
+            self.added = int(self._conn.execute("SELECT COUNT(*) FROM badges").fetchone()[0])
 
     def assign(self, verdict: Callable[[str], AddressVerdict]) -> None:
         """Match each distinct recipient address once: `verdict(address)`."""

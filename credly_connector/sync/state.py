@@ -680,21 +680,6 @@ class SyncState:
             found.extend(_observation(row) for row in rows)
         return found
 
-    def indexed_badges(self, chunk: int = 5000) -> Iterator[list[BadgeObservation]]:
-        """Every badge an item was built from when last recorded, a chunk at a time (the
-        rows of 500,000 badges at once would cost more than the crawl's whole budget)."""
-        after = ""
-        while True:
-            rows = self._rows(
-                f"SELECT id, {_OBSERVED} FROM badges WHERE d_badge_skip IS NULL "
-                "AND d_entry IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
-                (after, chunk),
-            )
-            if not rows:
-                return
-            yield [_observation(row) for row in rows]
-            after = str(rows[-1][0])
-
     def known_badge(self, badge_id: str) -> BadgeObservation | None:
         row = self._row(f"SELECT id, {_OBSERVED} FROM badges WHERE id = ?", (badge_id,))
         return _observation(row) if row else None
