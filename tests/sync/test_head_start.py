@@ -5,6 +5,7 @@ while Credly is still being read, and the crawl's own plan still decides what Gr
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from credly_connector.sync.clients import build_clients
 from credly_connector.sync.head_start import merged
 from credly_connector.sync.ports import SyncClients
 from credly_connector.sync.runner import SyncOptions, SyncReport, run_sync
+from credly_connector.sync.spool import BadgeSpool
 from credly_connector.sync.state import open_readonly, state_path
 from credly_connector.sync.writer import ItemFailure, WriteReport
 from tests.sync.simhelpers import (
@@ -271,4 +273,25 @@ def test_a_resumed_full_cycle_does_not_rewrite_what_the_head_start_confirmed(
     report = do_sync(settings, kind="full")
     assert report.exit_code == 0
     assert report.counts()["written"] == len(oracle(big_sim)) - len(confirmed)
+    assert graph_view(big_sim) == oracle(big_sim)
+
+
+def test_a_state_the_head_start_cannot_read_means_no_head_start_not_a_failed_crawl(
+    big_sim: Simulator, tmp_path: Path, monkeypatch: Any
+) -> None:
+    settings = settings_of(configure(big_sim, tmp_path))
+    do_setup(settings)
+    assert do_sync(settings, kind="full").exit_code == 0
+
+    def unreadable(*args: Any) -> None:
+        raise sqlite3.OperationalError("unable to open database")
+
+    monkeypatch.setattr(BadgeSpool, "add_indexed_from", unreadable)
+    log = tmp_path / "full.log"
+    report = do_sync(settings, kind="full", log_file=log)
+    assert report.exit_code == 0, report.error
+    [head] = _events(log, "head_start")
+    assert "could not be read" in head["skipped"]
+    assert [e.get("head_start") for e in _events(log, "write_start")] == [None]
+    assert report.counts()["written"] == len(oracle(big_sim))
     assert graph_view(big_sim) == oracle(big_sim)
