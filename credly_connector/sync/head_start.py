@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -44,6 +45,9 @@ from credly_connector.sync.writer import BatchHooks, BatchWriter, ItemFailure, W
 # The head start's own spool holds only indexable badges and is read in user order: a small
 # page cache is enough, and the crawl's peak memory stays where goal 4 wants it.
 CACHE_KIB = 8 * 1024
+
+_TAKEN: Future[dict[str, ItemRecord]] = Future()
+_TAKEN.set_exception(RuntimeError("the items were taken already"))
 
 PlanFrom = Callable[[BadgeStore, list[DirectoryUser], Mapping[str, ItemRecord]], Plan]
 
@@ -86,10 +90,13 @@ class HeadStart:
         )
         self._thread.start()
 
-    def items(self) -> dict[str, ItemRecord]:
+    def take_items(self) -> dict[str, ItemRecord]:
         """The state's items as they were before any head-start write: what the crawl's own
-        plan compares with, so that it is the plan the crawl would make without one."""
-        return self._items.result()
+        plan compares with, so that it is the plan the crawl would make without one. Taken
+        once: the head start keeps no reference (100,000 records weigh about 40 MB)."""
+        items = self._items.result()
+        self._items = _TAKEN
+        return items
 
     def show_progress(self, progress: Progress) -> None:
         """From now on, the head start's confirmed writes move `progress`."""
@@ -144,7 +151,8 @@ class HeadStart:
     def _run(self, work: HeadStartWork) -> None:
         try:
             with self._lock:
-                self._items.set_result(self._state.items())
+                items = self._state.items()
+            self._items.set_result(items)
             try:
                 self._spool = self._rebuild(work.now)
             except sqlite3.Error as exc:  # a head start is a gain, never a crawl's failure
@@ -156,7 +164,8 @@ class HeadStart:
                 return
             if self._stopped.is_set():
                 return
-            ops = [op for op in work.plan(self._spool, users, self.items()).ops if _refresh(op)]
+            ops = [op for op in work.plan(self._spool, users, items).ops if _refresh(op)]
+            del items, users  # the writes take long: hold only what they need
             self.planned = {op.item_id: op.hash or "" for op in ops}
             with self._guard:
                 if self._stopped.is_set():
@@ -172,7 +181,10 @@ class HeadStart:
                 self._written.update(item for item, _ in written)
 
             hooks = BatchHooks(work.hooks.before, after, self._progress.update, work.hooks.waiting)
-            self.report = writer.write(ops, hooks)
+            # Handed over, not kept: the writer's queue then holds each op until it is sent.
+            queue = deque(ops)
+            del ops
+            self.report = writer.write(_drained(queue), hooks)
         except BaseException as exc:  # re-raised in the crawl's thread by `finish`
             self._failure = exc
             if not self._items.done():
@@ -187,6 +199,11 @@ class HeadStart:
             spool.close()
             raise
         return spool
+
+
+def _drained(queue: deque[PlannedOp]) -> Iterator[PlannedOp]:
+    while queue:
+        yield queue.popleft()
 
 
 def _refresh(op: PlannedOp) -> bool:

@@ -313,7 +313,7 @@ class SyncRunner:
         only: frozenset[str] | None,
     ) -> Plan:
         if self._head is not None:
-            items = self._head.items()  # as they were before the head start wrote any
+            items = self._head.take_items()  # as before the head start wrote any
         else:
             items = state.items() if state is not None else {}
         plan = plan_sync(self._plan_inputs(kind, state, report, spool, users, items, only))

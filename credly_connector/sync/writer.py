@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -196,7 +196,7 @@ class BatchWriter:
 
     # ---- the work queue ---------------------------------------------------------------------
 
-    def write(self, ops: Sequence[PlannedOp], hooks: BatchHooks) -> WriteReport:
+    def write(self, ops: Iterable[PlannedOp], hooks: BatchHooks) -> WriteReport:
         report = WriteReport()
         self._fresh.extend(_Entry(op) for op in ops if op.writes)
 
