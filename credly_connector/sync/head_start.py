@@ -74,6 +74,7 @@ class HeadStart:
         self._writer: BatchWriter | None = None
         self._spool: BadgeSpool | None = None
         self._stopped = threading.Event()
+        self._writing = threading.Event()  # set when the writes begin, or there are none
         self._guard = threading.Lock()  # between `cancel` and the thread taking its writer
         self._failure: BaseException | None = None
         self._progress = _Relay()
@@ -97,6 +98,15 @@ class HeadStart:
         items = self._items.result()
         self._items = _TAKEN
         return items
+
+    def wait_until_writing(self) -> None:
+        """Return once the head start is writing (or will not write).
+
+        The crawl reads Credly only then: parsing pages and planning the head start both need
+        the interpreter, and only the head start's writes are on the crawl's critical path
+        (they take items ÷ rate; reading and planning the rest take far less at any rate
+        Graph has allowed, and happen while they run)."""
+        self._writing.wait()
 
     def show_progress(self, progress: Progress) -> None:
         """From now on, the head start's confirmed writes move `progress`."""
@@ -150,6 +160,12 @@ class HeadStart:
 
     def _run(self, work: HeadStartWork) -> None:
         try:
+            self._run_to_the_end(work)
+        finally:
+            self._writing.set()
+
+    def _run_to_the_end(self, work: HeadStartWork) -> None:
+        try:
             with self._lock:
                 items = self._state.items()
             self._items.set_result(items)
@@ -181,6 +197,7 @@ class HeadStart:
                 self._written.update(item for item, _ in written)
 
             hooks = BatchHooks(work.hooks.before, after, self._progress.update, work.hooks.waiting)
+            self._writing.set()
             # Handed over, not kept: the writer's queue then holds each op until it is sent.
             queue = deque(ops)
             del ops

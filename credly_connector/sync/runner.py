@@ -393,6 +393,8 @@ class SyncRunner:
             if self._head is not None and state is not None:
                 self._head.start(self._head_work(kind, state, report, users_future))
             changes = self._read_changes(kind, state)
+            if self._head is not None:
+                self._head.wait_until_writing()
             spool = None if changes is not None else self._read_badges(self._now)
             self._spool = spool
             users, self._delta_link = users_future.result()
