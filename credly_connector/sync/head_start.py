@@ -29,18 +29,19 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from credly_connector.graph.models import DirectoryUser
+from credly_connector.identity.entities import item_id
 from credly_connector.sync.planner import Action, BadgeStore, Plan, PlannedOp
 from credly_connector.sync.ports import Progress
 from credly_connector.sync.records import ItemRecord
 from credly_connector.sync.spool import BadgeSpool
 from credly_connector.sync.state import SyncState
-from credly_connector.sync.writer import BatchHooks, BatchWriter, ItemFailure, WriteReport
+from credly_connector.sync.writer import BatchHooks, BatchWriter, WriteReport
 
 # The head start's own spool holds only indexable badges and is read in user order: a small
 # page cache is enough, and the crawl's peak memory stays where goal 4 wants it.
@@ -78,9 +79,9 @@ class HeadStart:
         self._guard = threading.Lock()  # between `cancel` and the thread taking its writer
         self._failure: BaseException | None = None
         self._progress = _Relay()
-        # item id -> digest of the items the head start planned to refresh
-        self.planned: dict[str, str] = {}
-        self._written: set[str] = set()  # item ids whose head-start write Graph confirmed
+        # user id -> digest (its first 16 bytes) of each item the head start refreshes; keyed
+        # by the directory's own id strings, so 100,000 entries cost about 10 MB
+        self._planned: dict[str, bytes] = {}
         self.report: WriteReport | None = None
 
     # ---- the crawl's side -----------------------------------------------------------------
@@ -124,20 +125,24 @@ class HeadStart:
             raise self._failure
         return self.report
 
-    def covers(self, op: PlannedOp) -> bool:
-        """True when the head start already sent exactly this write."""
-        return op.action is not Action.DELETE and self.planned.get(op.item_id) == op.hash
+    def already_sent(self, user_id: str, digest: str) -> bool:
+        """True when the head start sent (or tried: see `settle`) this user's very item."""
+        return self._planned.get(user_id) == _short(digest)
 
     def settle(self, report: WriteReport, plan: Plan) -> Settled:
         """Count, of the head start's writes and failures, those the crawl's own plan stands
-        by (it planned the very same write): the others are replaced by the plan's own."""
-        same = {op.item_id for op in plan.writes if self.covers(op)}
+        by (made with `already_sent`, its ops are only what it writes differently or deletes:
+        those replace the head start's). A head start that completed wrote or failed every
+        item it planned."""
+        replaced = {item_id(op.user_id) for op in plan.ops if op.user_id in self._planned}
+        failed = {f.item_id for f in report.failures}
+        superseded = len(replaced - failed)
         kept = replace(
             report,
-            written=len(self._written & same),
-            failures=[f for f in report.failures if f.item_id in same],
+            written=report.written - superseded,
+            failures=[f for f in report.failures if f.item_id not in replaced],
         )
-        return Settled(kept, len(self._written) - kept.written)
+        return Settled(kept, superseded)
 
     def close(self) -> None:
         """Stop (if still running), wait, and delete the head start's spool."""
@@ -182,21 +187,15 @@ class HeadStart:
                 return
             ops = [op for op in work.plan(self._spool, users, items).ops if _refresh(op)]
             del items, users  # the writes take long: hold only what they need
-            self.planned = {op.item_id: op.hash or "" for op in ops}
+            self._planned = {op.user_id: _short(op.hash or "") for op in ops}
             with self._guard:
                 if self._stopped.is_set():
                     return
                 self._writer = writer = work.writer(len(ops))
 
-            def after(
-                written: Sequence[tuple[str, str]],
-                deleted: Sequence[str],
-                failed: Sequence[ItemFailure],
-            ) -> None:
-                work.hooks.after(written, deleted, failed)
-                self._written.update(item for item, _ in written)
-
-            hooks = BatchHooks(work.hooks.before, after, self._progress.update, work.hooks.waiting)
+            hooks = BatchHooks(
+                work.hooks.before, work.hooks.after, self._progress.update, work.hooks.waiting
+            )
             self._writing.set()
             # Handed over, not kept: the writer's queue then holds each op until it is sent.
             queue = deque(ops)
@@ -216,6 +215,11 @@ class HeadStart:
             spool.close()
             raise
         return spool
+
+
+def _short(digest: str) -> bytes:
+    """A digest's first 128 bits: as good as the whole to tell two item bodies apart."""
+    return digest[:32].encode("ascii", "replace")
 
 
 def _drained(queue: deque[PlannedOp]) -> Iterator[PlannedOp]:

@@ -92,9 +92,11 @@ class Plan:
     badges_indexed: int = 0
     users_read: int = 0
     users_matched: int = 0
+    # Writes planned and already sent by the crawl's head start: counted, not kept.
+    sent: Counter[str] = field(default_factory=Counter)
 
     def actions(self) -> Counter[str]:
-        return Counter(str(op.action) for op in self.ops)
+        return Counter(str(op.action) for op in self.ops) + self.sent
 
     @property
     def writes(self) -> list[PlannedOp]:
@@ -130,6 +132,9 @@ class PlanInputs:
     cleanup_unknown: bool = False
     # Only these users are planned (--user); items of other users are left alone.
     only_user_ids: frozenset[str] | None = None
+    # (user id, digest) -> True when that very write was sent already (sync/head_start.py):
+    # the op is counted in `Plan.sent` instead of kept, so a crawl holds no second op per user.
+    already_sent: Callable[[str, str], bool] | None = None
 
 
 _USER_REASONS = {
@@ -179,6 +184,7 @@ def plan_sync(inputs: PlanInputs) -> Plan:
     plan.users_matched = len(indexed)
     items_by_user: dict[str, ItemRecord] = {r.user_id: r for r in inputs.items.values()}
     directory_ids = {u.id for u in users}
+    sent = inputs.already_sent
 
     for user in sorted(users, key=lambda u: u.id):
         if inputs.only_user_ids is not None and user.id not in inputs.only_user_ids:
@@ -188,6 +194,9 @@ def plan_sync(inputs: PlanInputs) -> Plan:
         if found:
             digest, count = found
             action, reason = _write_decision(existing, digest, inputs.refresh_before)
+            if action is not Action.UNCHANGED and sent is not None and sent(user.id, digest):
+                plan.sent[str(action)] += 1
+                continue
             build = (
                 partial(_build_body, spool, user, inputs.tenant_id)
                 if action is not Action.UNCHANGED

@@ -312,11 +312,13 @@ class SyncRunner:
         users: list[DirectoryUser],
         only: frozenset[str] | None,
     ) -> Plan:
+        inputs = self._plan_inputs
         if self._head is not None:
             items = self._head.take_items()  # as before the head start wrote any
+            inputs = partial(inputs, already_sent=self._head.already_sent)
         else:
             items = state.items() if state is not None else {}
-        plan = plan_sync(self._plan_inputs(kind, state, report, spool, users, items, only))
+        plan = plan_sync(inputs(kind, state, report, spool, users, items, only))
         for warning in plan.warnings:
             self.warn(report, warning)
         self.log.event("plan", kind=kind, **{k: v for k, v in plan.actions().items()})
@@ -331,6 +333,7 @@ class SyncRunner:
         users: list[DirectoryUser],
         items: Mapping[str, ItemRecord],
         only: frozenset[str] | None,
+        already_sent: Callable[[str, str], bool] | None = None,
     ) -> PlanInputs:
         refresh_before = None
         if kind == "full":
@@ -351,6 +354,7 @@ class SyncRunner:
             refresh_before=refresh_before,
             cleanup_unknown=cleanup,
             only_user_ids=only,
+            already_sent=already_sent,
         )
 
     def _run_dry(self) -> SyncReport:
@@ -710,9 +714,8 @@ class SyncRunner:
             head.show_progress(self.progress)
             early = head.finish()
         if head is not None and early is not None:
-            # The head start already sent these exact bodies; what is left waits for it
-            # (finish), so no older body lands after a newer one.
-            writes = [op for op in writes if not head.covers(op)]
+            # The plan holds only what the head start did not send as planned; it is sent
+            # once the head start is over (finish), so no older body lands after a newer one.
             settled = head.settle(early, plan)
             early = settled.report
             self.log.event(

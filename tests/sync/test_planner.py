@@ -100,6 +100,21 @@ def test_full_crawl_refreshes_items_written_before_the_cycle_only() -> None:
     )
 
 
+def test_a_write_the_head_start_sent_already_is_counted_not_kept() -> None:
+    a, d = badge("1", "ada@c.com"), badge("2", "d@c.com")
+    sent_digest = input_digest(ADA, [a], "t")
+    items = {"a": record(ADA.id, "old"), "d": record(DEE.id, "old")}
+
+    def sent(user_id: str, digest: str) -> bool:
+        # Ada's exact body went out; Dee's went out with content that has changed since.
+        return (user_id, digest) in {(ADA.id, sent_digest), (DEE.id, "older")}
+
+    p = plan(badges=[a, d], items=items, already_sent=sent)
+    assert by_user(p) == {DEE.id: (Action.UPDATE, Reason.CONTENT_CHANGED)}
+    assert p.actions()["update"] == 2 and dict(p.sent) == {"update": 1}
+    assert [op.user_id for op in p.writes] == [DEE.id]
+
+
 def test_deletions_for_every_way_a_user_stops_qualifying() -> None:
     items = {
         str(i): record(u.id, "h")
