@@ -29,7 +29,13 @@ from credly_connector.graph.models import DirectoryUser
 from credly_connector.identity.addresses import match_keys, normalize_email
 from credly_connector.net.retry import RetryWait
 from credly_connector.sync.connection import require_people_data_cloud, require_ready
-from credly_connector.sync.head_start import HeadStart, HeadStartWork, merged
+from credly_connector.sync.head_start import (
+    HEAD_START_MAX_ITEMS,
+    SPOOL_CACHE_KIB,
+    HeadStart,
+    HeadStartWork,
+    merged,
+)
 from credly_connector.sync.incremental import (
     BADGES_READ_AT,
     PLAN_BASIS,
@@ -231,7 +237,9 @@ class SyncRunner:
     def _read_badges(self, now: datetime, emails: Sequence[str] = ()) -> BadgeSpool:
         """Every badge (or those of `emails`) into a spool, page by page as pages arrive."""
         self.progress.phase("Reading Credly badges and Entra ID users")
-        spool = BadgeSpool()
+        # With a head start, reading and planning are off the critical path: a smaller page
+        # cache costs them a little time and the crawl less memory.
+        spool = BadgeSpool(SPOOL_CACHE_KIB) if self._head is not None else BadgeSpool()
         try:
             if not emails:
                 for _, page in self.clients.credly.iter_badge_pages():
@@ -476,8 +484,13 @@ class SyncRunner:
         )
 
     def _head_start(self, kind: str, state: SyncState) -> HeadStart | None:
-        """A full crawl's head start (sync/head_start.py), when the state can stand in."""
+        """A full crawl's head start (sync/head_start.py), when the state can stand in and
+        the organization is small enough for its memory."""
         if kind != "full" or changes_window(state, self._basis()) is None:
+            return None
+        items = state.item_count()
+        if items > HEAD_START_MAX_ITEMS:
+            self.log.event("head_start", skipped=f"{items} items, more than {HEAD_START_MAX_ITEMS}")
             return None
         return HeadStart(state, _STATE_LOCK)
 
@@ -792,10 +805,10 @@ class SyncRunner:
 _STATE_LOCK = threading.Lock()
 
 # Seconds a thread may hold the GIL while another waits (Python's default: 0.005). SQLite
-# gives the GIL up for every row it steps through and must then wait for it again: with the
-# Credly pages parsed in one thread, each row of a spool query read in another waited up to
-# the whole interval (measured: the head start's plan took 2 s instead of 0.6 s at 20,000
-# users).
+# gives the GIL up for every row it steps through and must then wait for it again, so a
+# spool query in one thread can wait out the whole interval on each row while another thread
+# computes (py-spy showed the head start's plan spending most of its time in row fetches
+# while Credly pages were parsed).
 SWITCH_INTERVAL = 0.0005
 
 # The write rate the last crawl found Graph accepting (AdaptiveRateLimiter.rate_to_remember):

@@ -531,6 +531,10 @@ class SyncState:
     def items(self) -> dict[str, ItemRecord]:
         return {r["item_id"]: self._item(r) for r in self._rows("SELECT * FROM items")}
 
+    def item_count(self) -> int:
+        row = self._row("SELECT COUNT(*) FROM items")
+        return int(row[0]) if row else 0
+
     def unconfirmed_users(self) -> set[str]:
         """Users whose item may differ from what the state says (a write not confirmed)."""
         return {str(r[0]) for r in self._rows("SELECT user_id FROM items WHERE hash IS NULL")}

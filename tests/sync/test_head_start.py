@@ -17,6 +17,7 @@ from credly_connector.credly.models import Badge
 from credly_connector.exit_codes import ExitCode
 from credly_connector.graph.batch import BatchRequest, BatchResponse
 from credly_connector.simulator.runner import Simulator
+from credly_connector.sync import runner
 from credly_connector.sync.clients import build_clients
 from credly_connector.sync.head_start import merged
 from credly_connector.sync.ports import SyncClients
@@ -294,4 +295,20 @@ def test_a_state_the_head_start_cannot_read_means_no_head_start_not_a_failed_cra
     assert "could not be read" in head["skipped"]
     assert [e.get("head_start") for e in _events(log, "write_start")] == [None]
     assert report.counts()["written"] == len(oracle(big_sim))
+    assert graph_view(big_sim) == oracle(big_sim)
+
+
+def test_an_organization_above_the_size_limit_gets_no_head_start(
+    big_sim: Simulator, tmp_path: Path, monkeypatch: Any
+) -> None:
+    settings = settings_of(configure(big_sim, tmp_path))
+    do_setup(settings)
+    assert do_sync(settings, kind="full").exit_code == 0
+    monkeypatch.setattr(runner, "HEAD_START_MAX_ITEMS", 10)
+    log = tmp_path / "full.log"
+    report = do_sync(settings, kind="full", log_file=log)
+    assert report.exit_code == 0, report.error
+    [head] = _events(log, "head_start")
+    assert head["skipped"] == f"{len(oracle(big_sim))} items, more than 10"
+    assert [e.get("head_start") for e in _events(log, "write_start")] == [None]
     assert graph_view(big_sim) == oracle(big_sim)
