@@ -117,11 +117,20 @@ class BadgeStore(Protocol):
     def entries_for(self, user_id: str) -> list[BadgeEntry]: ...
 
 
+class ItemSource(Protocol):
+    """What the state says may exist in Graph, one record at a time (sync/state.py): 85,000
+    records held at once weigh about 45 MB (issue 12, goal 4)."""
+
+    def items_by_user(self) -> Iterator[ItemRecord]:
+        """Every record, in ascending user id order (code point order, as `sorted`)."""
+        ...
+
+
 @dataclass(frozen=True)
 class PlanInputs:
     badges: BadgeStore
     users: Iterable[DirectoryUser]
-    items: Mapping[str, ItemRecord]  # what the state says may exist in Graph
+    items: Mapping[str, ItemRecord] | ItemSource  # what the state says may exist in Graph
     tenant_id: str
     now: datetime
     opt_out: Collection[str] = ()
@@ -182,14 +191,23 @@ def plan_sync(inputs: PlanInputs) -> Plan:
             digest = entries_digest(by_id[user_id], entries, inputs.tenant_id)
             indexed[user_id] = (digest, len(entries))
     plan.users_matched = len(indexed)
-    items_by_user: dict[str, ItemRecord] = {r.user_id: r for r in inputs.items.values()}
-    directory_ids = {u.id for u in users}
     sent = inputs.already_sent
+    # Users and records both in user id order: each user meets their record as the two are
+    # walked side by side, and a record no user meets belongs to a user gone from the directory.
+    records = _records_by_user(inputs.items)
+    record = next(records, None)
+    gone: list[ItemRecord] = []
 
     for user in sorted(users, key=lambda u: u.id):
+        existing: ItemRecord | None = None
+        while record is not None and record.user_id <= user.id:
+            if record.user_id < user.id:
+                gone.append(record)
+            elif existing is None:  # a second record of one user: left alone, as before
+                existing = record
+            record = next(records, None)
         if inputs.only_user_ids is not None and user.id not in inputs.only_user_ids:
             continue
-        existing = items_by_user.get(user.id) or inputs.items.get(item_id(user.id))
         found = indexed.get(user.id)
         if found:
             digest, count = found
@@ -233,9 +251,10 @@ def plan_sync(inputs: PlanInputs) -> Plan:
                 )
             )
 
-    for record in sorted(inputs.items.values(), key=lambda r: r.item_id):
-        if record.user_id in directory_ids:
-            continue
+    if record is not None:
+        gone.append(record)
+    gone.extend(records)
+    for record in sorted(gone, key=lambda r: r.item_id):
         if inputs.only_user_ids is not None and record.user_id not in inputs.only_user_ids:
             continue
         plan.ops.append(
@@ -251,6 +270,12 @@ def plan_sync(inputs: PlanInputs) -> Plan:
             "be found without the old state and stay until the connection is recreated."
         )
     return plan
+
+
+def _records_by_user(items: Mapping[str, ItemRecord] | ItemSource) -> Iterator[ItemRecord]:
+    if isinstance(items, Mapping):
+        return iter(sorted(items.values(), key=lambda r: r.user_id))
+    return items.items_by_user()
 
 
 def _build_body(spool: BadgeStore, user: DirectoryUser, tenant_id: str) -> dict[str, Any]:

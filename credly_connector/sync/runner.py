@@ -47,6 +47,7 @@ from credly_connector.sync.log import CrawlLog
 from credly_connector.sync.planner import (
     Action,
     BadgeStore,
+    ItemSource,
     Plan,
     PlanInputs,
     PlannedOp,
@@ -321,11 +322,13 @@ class SyncRunner:
         only: frozenset[str] | None,
     ) -> Plan:
         inputs = self._plan_inputs
+        # The state streams its records in user order; 100,000 at once would weigh 50 MB.
+        items: Mapping[str, ItemRecord] | ItemSource
         if self._head is not None:
             items = self._head.take_items()  # as before the head start wrote any
             inputs = partial(inputs, already_sent=self._head.already_sent)
         else:
-            items = state.items() if state is not None else {}
+            items = state if state is not None else {}
         plan = plan_sync(inputs(kind, state, report, spool, users, items, only))
         for warning in plan.warnings:
             self.warn(report, warning)
@@ -339,7 +342,7 @@ class SyncRunner:
         report: SyncReport,
         badges: BadgeStore,
         users: list[DirectoryUser],
-        items: Mapping[str, ItemRecord],
+        items: Mapping[str, ItemRecord] | ItemSource,
         only: frozenset[str] | None,
         already_sent: Callable[[str, str], bool] | None = None,
     ) -> PlanInputs:

@@ -535,6 +535,16 @@ class SyncState:
         row = self._row("SELECT COUNT(*) FROM items")
         return int(row[0]) if row else 0
 
+    def items_by_user(self) -> Iterator[ItemRecord]:
+        """Every item record in user id order, a few at a time (planner.ItemSource): the plan
+        of a large organization never holds them all."""
+        try:
+            cursor = self._conn.execute("SELECT * FROM items ORDER BY user_id")
+            while rows := cursor.fetchmany(1000):
+                yield from map(self._item, rows)
+        except sqlite3.Error as exc:
+            raise StateStoreError.from_sqlite(exc, self.path) from None
+
     def unconfirmed_users(self) -> set[str]:
         """Users whose item may differ from what the state says (a write not confirmed)."""
         return {str(r[0]) for r in self._rows("SELECT user_id FROM items WHERE hash IS NULL")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -231,3 +232,39 @@ def test_the_body_of_a_write_is_built_where_it_is_written() -> None:
     (op,) = [o for o in plan(badges=[b]).ops if o.user_id == ADA.id]
     assert op.action is Action.CREATE and op.body is None  # the plan holds no body
     assert op.payload() == item_body(ADA, [b], "t")
+
+
+class _Streamed:
+    """Records as the state hands them over: in user id order, one pass only."""
+
+    def __init__(self, records: list[ItemRecord]) -> None:
+        self.records = sorted(records, key=lambda r: r.user_id)
+        self.passes = 0
+
+    def items_by_user(self) -> Iterator[ItemRecord]:
+        self.passes += 1
+        yield from self.records
+
+
+def test_streamed_records_meet_their_users_and_the_rest_are_users_gone() -> None:
+    b = badge("1", "ada@c.com")
+    gone_before = record("00000000-0000-0000-0000-000000000000", "h")
+    gone_between = record("bbbbbbbb-0000-0000-0000-000000000001", "h")
+    gone_after = record("ffffffff-0000-0000-0000-000000000009", "h")
+    source = _Streamed(
+        [gone_after, record(ADA.id, "old"), gone_between, record(BOB.id, "h"), gone_before]
+    )
+    p = plan(badges=[b], items=source)
+    assert source.passes == 1
+    assert by_user(p) == {
+        ADA.id: (Action.UPDATE, Reason.CONTENT_CHANGED),
+        BOB.id: (Action.DELETE, Reason.USER_DISABLED),
+        gone_before.user_id: (Action.DELETE, Reason.USER_DELETED),
+        gone_between.user_id: (Action.DELETE, Reason.USER_DELETED),
+        gone_after.user_id: (Action.DELETE, Reason.USER_DELETED),
+    }
+    # The same plan as from a mapping, and --user still limits it.
+    as_map = {r.item_id: r for r in source.records}
+    assert by_user(plan(badges=[b], items=as_map)) == by_user(p)
+    only = plan(badges=[b], items=_Streamed(source.records), only_user_ids=frozenset({ADA.id}))
+    assert by_user(only) == {ADA.id: (Action.UPDATE, Reason.CONTENT_CHANGED)}

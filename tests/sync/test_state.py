@@ -233,3 +233,17 @@ def test_snapshot_search_finds_users_by_text_and_escapes_like_wildcards(tmp_path
     assert [d["id"] for d in state.snapshot_users_mentioning("miriam.graham@")] == ["u1"]
     assert [d["id"] for d in state.snapshot_users_mentioning("m_riam")] == []
     assert [d["id"] for d in state.snapshot_users_mentioning("mxriam_graham")] == ["u2"]
+
+
+def test_item_records_stream_in_user_id_order(tmp_path: Path) -> None:
+    state = open_state(tmp_path / "s.sqlite", "default")
+    try:
+        users = [f"{n:08x}-0000-0000-0000-000000000000" for n in (9, 3, 0xA, 1, 0xB)] * 300
+        state.mark_intents(
+            (u.replace("-", "") + str(i), u, "put", None) for i, u in enumerate(users)
+        )
+        streamed = [r.user_id for r in state.items_by_user()]
+        assert streamed == sorted(users) and len(streamed) == state.item_count() == 1500
+        assert {r.item_id for r in state.items_by_user()} == set(state.items())
+    finally:
+        state.close()
