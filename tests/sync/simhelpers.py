@@ -198,3 +198,23 @@ def bigger_scenario(extra_users: int) -> dict[str, Any]:
             }
         )
     return scenario
+
+
+def change_badges_and_users(sim: Simulator) -> None:
+    """Every kind of change between two crawls, made at once: a badge revoked, one made
+    private, one re-sent to another person (the former owner loses it, the new one gains
+    it), a new badge, a disabled user and a deleted one."""
+    badges = {b["recipient_email"]: b["id"] for b in sim.badges(org_id(sim))}
+    sim.update_badge(badges["extra000@contoso.com"], state="revoked")
+    sim.update_badge(badges["extra001@contoso.com"], public=False)
+    sim.update_badge(badges["extra002@contoso.com"], recipient_email="extra010@contoso.com")
+    sim.add_badge(
+        org_id(sim),
+        state="accepted",
+        public=True,
+        accepted_at="2026-11-01T00:00:00Z",
+        recipient_email="extra003@contoso.com",
+        badge_template={"id": "new", "name": "Brand new badge"},
+    )
+    sim.update_user("alex.wilber@contoso.com", accountEnabled=False)
+    sim.delete_user("extra004@contoso.com")

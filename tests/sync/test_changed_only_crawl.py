@@ -28,6 +28,7 @@ from credly_connector.sync.records import BadgeDetail, BadgeObservation
 from credly_connector.sync.runner import SyncOptions, SyncReport, run_sync
 from credly_connector.sync.state import StateStoreError, SyncState, open_state, state_path
 from tests.sync.simhelpers import (
+    change_badges_and_users,
     configure,
     do_setup,
     do_sync,
@@ -76,24 +77,11 @@ def test_every_kind_of_change_through_the_changed_badges_only(
     assert do_sync(settings, kind="full").exit_code == 0
     assert graph_view(big_sim) == oracle(big_sim)
 
-    big_sim.update_badge(badges["extra000@contoso.com"], state="revoked")
-    big_sim.update_badge(badges["extra001@contoso.com"], public=False)
-    # Re-sent to another person: the former owner loses it, the new one gains it.
-    big_sim.update_badge(badges["extra002@contoso.com"], recipient_email="extra010@contoso.com")
-    big_sim.add_badge(
-        org_id(big_sim),
-        state="accepted",
-        public=True,
-        accepted_at="2026-11-01T00:00:00Z",
-        recipient_email="extra003@contoso.com",
-        badge_template={"id": "new", "name": "Brand new badge"},
-    )
-    big_sim.update_user("alex.wilber@contoso.com", accountEnabled=False)
+    change_badges_and_users(big_sim)
     big_sim.update_user(
         "dsiciliani@contoso.com",
         proxyAddresses=["SMTP:d.siciliani@contoso.com", "smtp:diego.siciliani@contoso.com"],
     )
-    big_sim.delete_user("extra004@contoso.com")
     # A write whose answer was never recorded (a crash): that item is rewritten too.
     unsure = big_sim.directory.get("extra005@contoso.com")
     assert unsure is not None

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from credly_connector.credly.errors import CredlyError
 from credly_connector.credly.models import Badge
 from credly_connector.exit_codes import ExitCode
@@ -26,6 +28,7 @@ from credly_connector.sync.spool import BadgeSpool
 from credly_connector.sync.state import open_readonly, state_path
 from credly_connector.sync.writer import ItemFailure, WriteReport
 from tests.sync.simhelpers import (
+    change_badges_and_users,
     configure,
     do_setup,
     do_sync,
@@ -152,20 +155,8 @@ def test_every_kind_of_change_in_a_full_crawl_with_a_head_start(
         _item_of(big_sim, e)
         for e in ("alex.wilber@contoso.com", "extra004@contoso.com", "extra007@contoso.com")
     }
-    big_sim.update_badge(badges["extra000@contoso.com"], state="revoked")
-    big_sim.update_badge(badges["extra001@contoso.com"], public=False)
-    big_sim.update_badge(badges["extra002@contoso.com"], recipient_email="extra010@contoso.com")
+    change_badges_and_users(big_sim)
     big_sim.update_badge(badges["extra020@contoso.com"], badge_template={"name": "Renamed"})
-    big_sim.add_badge(
-        org_id(big_sim),
-        state="accepted",
-        public=True,
-        accepted_at="2026-11-01T00:00:00Z",
-        recipient_email="extra003@contoso.com",
-        badge_template={"id": "new", "name": "Brand new badge"},
-    )
-    big_sim.update_user("alex.wilber@contoso.com", accountEnabled=False)
-    big_sim.delete_user("extra004@contoso.com")
     later = soon + timedelta(minutes=1)
     expected = oracle(big_sim, now=later)
 
@@ -277,38 +268,37 @@ def test_a_resumed_full_cycle_does_not_rewrite_what_the_head_start_confirmed(
     assert graph_view(big_sim) == oracle(big_sim)
 
 
-def test_a_state_the_head_start_cannot_read_means_no_head_start_not_a_failed_crawl(
-    big_sim: Simulator, tmp_path: Path, monkeypatch: Any
+def _unreadable(*args: Any) -> None:
+    raise sqlite3.OperationalError("unable to open database")
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "value", "why"),
+    [
+        # A state the head start cannot read: no head start, not a failed crawl.
+        (BadgeSpool, "add_indexed_from", _unreadable, "the state's badges could not be read"),
+        # An organization above the size limit (memory).
+        (runner, "HEAD_START_MAX_ITEMS", 10, "items, more than 10"),
+    ],
+)
+def test_without_a_head_start_the_crawl_writes_after_the_read(
+    big_sim: Simulator,
+    tmp_path: Path,
+    monkeypatch: Any,
+    owner: Any,
+    name: str,
+    value: Any,
+    why: str,
 ) -> None:
     settings = settings_of(configure(big_sim, tmp_path))
     do_setup(settings)
     assert do_sync(settings, kind="full").exit_code == 0
-
-    def unreadable(*args: Any) -> None:
-        raise sqlite3.OperationalError("unable to open database")
-
-    monkeypatch.setattr(BadgeSpool, "add_indexed_from", unreadable)
+    monkeypatch.setattr(owner, name, value)
     log = tmp_path / "full.log"
     report = do_sync(settings, kind="full", log_file=log)
     assert report.exit_code == 0, report.error
     [head] = _events(log, "head_start")
-    assert "could not be read" in head["skipped"]
+    assert why in head["skipped"]
     assert [e.get("head_start") for e in _events(log, "write_start")] == [None]
     assert report.counts()["written"] == len(oracle(big_sim))
-    assert graph_view(big_sim) == oracle(big_sim)
-
-
-def test_an_organization_above_the_size_limit_gets_no_head_start(
-    big_sim: Simulator, tmp_path: Path, monkeypatch: Any
-) -> None:
-    settings = settings_of(configure(big_sim, tmp_path))
-    do_setup(settings)
-    assert do_sync(settings, kind="full").exit_code == 0
-    monkeypatch.setattr(runner, "HEAD_START_MAX_ITEMS", 10)
-    log = tmp_path / "full.log"
-    report = do_sync(settings, kind="full", log_file=log)
-    assert report.exit_code == 0, report.error
-    [head] = _events(log, "head_start")
-    assert head["skipped"] == f"{len(oracle(big_sim))} items, more than 10"
-    assert [e.get("head_start") for e in _events(log, "write_start")] == [None]
     assert graph_view(big_sim) == oracle(big_sim)

@@ -21,23 +21,9 @@ from credly_connector.sync.ratelimit import (
     Ticket,
 )
 from credly_connector.sync.writer import BatchWriter, WriteReport
-from tests.sync.test_writer import FakeClock, Recorder, answer, ops
 
-
-class Bucket:
-    """The simulator's shape: `rate` items/s, a burst of one second."""
-
-    def __init__(self, rate: float, clock: FakeClock) -> None:
-        self.rate, self.clock = rate, clock
-        self.level, self.stamp = rate, clock.now
-
-    def take(self) -> bool:
-        self.level = min(self.rate, self.level + (self.clock.now - self.stamp) * self.rate)
-        self.stamp = self.clock.now
-        if self.level >= 1:
-            self.level -= 1
-            return True
-        return False
+# The simulator's shape (Bucket: `rate` items/s, a burst of one second) comes from there too.
+from tests.sync.test_writer import Bucket, FakeClock, Recorder, answer, ops
 
 
 class Sliding:
