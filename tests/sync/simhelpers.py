@@ -218,3 +218,9 @@ def change_badges_and_users(sim: Simulator) -> None:
     )
     sim.update_user("alex.wilber@contoso.com", accountEnabled=False)
     sim.delete_user("extra004@contoso.com")
+
+
+def log_events(log: Path, name: str) -> list[dict[str, Any]]:
+    """The events called `name` in a crawl's --log-file, in order."""
+    lines = log.read_text(encoding="utf-8").splitlines()
+    return [e for e in map(json.loads, lines) if e["event"] == name]

@@ -7,7 +7,6 @@ reads the simulator's whole state) says, and read a handful of Credly pages, not
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,15 +32,11 @@ from tests.sync.simhelpers import (
     do_setup,
     do_sync,
     graph_view,
+    log_events,
     oracle,
     org_id,
     settings_of,
 )
-
-
-def _events(log: Path, name: str) -> list[dict[str, Any]]:
-    lines = log.read_text(encoding="utf-8").splitlines()
-    return [e for e in map(json.loads, lines) if e["event"] == name]
 
 
 def _credly_badge_reads(sim: Simulator) -> int:
@@ -98,7 +93,7 @@ def test_every_kind_of_change_through_the_changed_badges_only(
     later = soon + timedelta(minutes=1)
     report = _sync_at(settings, later, kind="incremental", log_file=log)
     assert report.exit_code == 0, report.error
-    [used] = _events(log, "credly_changes")
+    [used] = log_events(log, "credly_changes")
     assert used["used"] is True and used["changed"] == 4
     # The organization's total, then the filtered total and its one page; no full read:
     # the spool held the changed badges and the state's copies of the people concerned.
@@ -143,7 +138,7 @@ def test_a_filter_credly_does_not_honour_sends_the_crawl_back_to_every_page(
     log = tmp_path / "incremental.log"
     report = do_sync(settings, kind="incremental", log_file=log)
     assert report.exit_code == 0, report.error
-    [verdict] = _events(log, "credly_changes")
+    [verdict] = log_events(log, "credly_changes")
     assert verdict["used"] is False and verdict["verdict"] == "not_honoured"
     assert report.counts()["badges_read"] == len(big_sim.badges(org_id(big_sim)))
     assert graph_view(big_sim) == oracle(big_sim)
@@ -159,7 +154,7 @@ def test_a_changed_plan_basis_needs_a_crawl_that_reads_every_badge(
     log = tmp_path / "incremental.log"
     report = do_sync(opted, kind="incremental", log_file=log)
     assert report.exit_code == 0, report.error
-    [verdict] = _events(log, "credly_changes")
+    [verdict] = log_events(log, "credly_changes")
     assert verdict["used"] is False
     assert graph_view(big_sim) == oracle(big_sim, opt_out=("extra003@contoso.com",))
 

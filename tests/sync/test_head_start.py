@@ -4,7 +4,6 @@ while Credly is still being read, and the crawl's own plan still decides what Gr
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -33,17 +32,13 @@ from tests.sync.simhelpers import (
     do_setup,
     do_sync,
     graph_view,
+    log_events,
     oracle,
     org_id,
     settings_of,
 )
 
 WAIT = 20.0  # seconds: far above what any step here takes, so only a missing overlap fails
-
-
-def _events(log: Path, name: str) -> list[dict[str, Any]]:
-    lines = log.read_text(encoding="utf-8").splitlines()
-    return [e for e in map(json.loads, lines) if e["event"] == name]
 
 
 class _Graph:
@@ -126,10 +121,10 @@ def test_a_full_crawl_after_a_complete_one_writes_before_the_last_credly_page(
     assert report.exit_code == 0, report.error
     # Without a head start no `$batch` goes out before the last page: the wait runs out.
     assert seen["credly"].released
-    [head] = _events(log, "head_start")
+    [head] = log_events(log, "head_start")
     assert head["written"] == len(expected) and head["superseded"] == 0
     # The head start's writer, then the rest's (nothing left here).
-    assert [(e.get("head_start"), e["items"]) for e in _events(log, "write_start")] == [
+    assert [(e.get("head_start"), e["items"]) for e in log_events(log, "write_start")] == [
         (True, len(expected)),
         (None, 0),
     ]
@@ -171,11 +166,11 @@ def test_every_kind_of_change_in_a_full_crawl_with_a_head_start(
     # Items whose content changed were written twice, the head start's (old) body first:
     # Graph holding the oracle's view proves the plan's write landed last.
     assert graph_view(big_sim) == expected
-    [head] = _events(log, "head_start")
+    [head] = log_events(log, "head_start")
     changed = {i for i in before if before[i] != expected.get(i)} - untouched
     assert changed and head["superseded"] == len(changed)
     assert head["written"] == len(set(before) - changed - untouched)
-    assert [e.get("head_start") for e in _events(log, "write_start")] == [True, None]
+    assert [e.get("head_start") for e in log_events(log, "write_start")] == [True, None]
     state = open_readonly(state_path(settings.sync.state_dir, settings.name))
     assert state is not None
     try:
@@ -194,12 +189,12 @@ def test_a_first_crawl_and_a_changed_plan_basis_get_no_head_start(
     do_setup(settings)
     first = tmp_path / "first.log"
     assert do_sync(settings, kind="full", log_file=first).exit_code == 0
-    assert not _events(first, "head_start")
+    assert not log_events(first, "head_start")
     opted = settings_of(configure(big_sim, tmp_path, opt_out=["extra003@contoso.com"]))
     log = tmp_path / "opted.log"
     assert do_sync(opted, kind="full", log_file=log).exit_code == 0
-    assert not _events(log, "head_start")
-    assert [e.get("head_start") for e in _events(log, "write_start")] == [None]
+    assert not log_events(log, "head_start")
+    assert [e.get("head_start") for e in log_events(log, "write_start")] == [None]
     assert graph_view(big_sim) == oracle(big_sim, opt_out=("extra003@contoso.com",))
 
 
@@ -222,7 +217,7 @@ def test_a_failing_credly_read_stops_the_head_start_and_the_next_crawl_completes
     report = _sync_with(settings, wrap, kind="full", log_file=log)
     assert report.error is failure and report.exit_code != ExitCode.OK
     # The head start had begun (20 items/s: it cannot have finished) and was stopped.
-    assert _events(log, "batch") and not _events(log, "head_start")
+    assert log_events(log, "batch") and not log_events(log, "head_start")
     assert do_sync(settings, kind="full").exit_code == 0
     assert graph_view(big_sim) == oracle(big_sim)
 
@@ -297,8 +292,8 @@ def test_without_a_head_start_the_crawl_writes_after_the_read(
     log = tmp_path / "full.log"
     report = do_sync(settings, kind="full", log_file=log)
     assert report.exit_code == 0, report.error
-    [head] = _events(log, "head_start")
+    [head] = log_events(log, "head_start")
     assert why in head["skipped"]
-    assert [e.get("head_start") for e in _events(log, "write_start")] == [None]
+    assert [e.get("head_start") for e in log_events(log, "write_start")] == [None]
     assert report.counts()["written"] == len(oracle(big_sim))
     assert graph_view(big_sim) == oracle(big_sim)
