@@ -473,7 +473,9 @@ class SyncRunner:
         report: SyncReport,
         users: Future[tuple[list[DirectoryUser], str | None]],
     ) -> HeadStartWork:
-        def plan(badges: BadgeStore, listed: list[DirectoryUser], items: Any) -> Plan:
+        def plan(
+            badges: BadgeStore, listed: list[DirectoryUser], items: Mapping[str, ItemRecord]
+        ) -> Plan:
             return plan_sync(self._plan_inputs(kind, state, report, badges, listed, items, None))
 
         assert self._crawl_id is not None
@@ -724,7 +726,8 @@ class SyncRunner:
         self, state: SyncState, crawl_id: int, plan: Plan, *, hold_deletes: bool = False
     ) -> WriteReport:
         writes = [op for op in plan.writes if not (hold_deletes and op.action is Action.DELETE)]
-        self.progress.phase("Writing items to Microsoft 365", len(writes))
+        # The writes the head start sent as planned are in the plan's counts, not its ops.
+        self.progress.phase("Writing items to Microsoft 365", len(writes) + sum(plan.sent.values()))
         head, early = self._head, None
         if head is not None:
             head.show_progress(self.progress)
