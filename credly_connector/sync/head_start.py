@@ -57,6 +57,8 @@ SPOOL_CACHE_KIB = 16 * 1024
 # crawl does.
 HEAD_START_MAX_ITEMS = 40_000
 
+_WAKE_SECONDS = 0.25
+
 _TAKEN: Future[dict[str, ItemRecord]] = Future()
 _TAKEN.set_exception(RuntimeError("the items were taken already"))
 
@@ -117,7 +119,8 @@ class HeadStart:
         the interpreter, and only the head start's writes are on the crawl's critical path
         (they take items ÷ rate; reading and planning the rest take far less at any rate
         Graph has allowed, and happen while they run)."""
-        self._writing.wait()
+        while not self._writing.wait(_WAKE_SECONDS):
+            pass
 
     def show_progress(self, progress: Progress) -> None:
         """From now on, the head start's confirmed writes move `progress`."""
@@ -168,8 +171,10 @@ class HeadStart:
             self._spool = None
 
     def _join(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
+        # In short waits: on Windows a wait without a timeout holds Ctrl+C back until it
+        # ends, and the head start may write for minutes.
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(_WAKE_SECONDS)
 
     # ---- the head start's thread ----------------------------------------------------------
 
