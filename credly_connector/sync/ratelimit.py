@@ -170,7 +170,9 @@ class AdaptiveRateLimiter:
                     if waited:
                         self._limited_at = now
                     return Ticket(now, items)
-                wait = min(ready - now, WAIT_SLICE)
+                # Only a probing rate grows fast enough to shorten a wait already begun; a
+                # steady one is left to sleep it out (no wake-ups for minutes at 25 items/s).
+                wait = min(ready - now, WAIT_SLICE) if self.probing else ready - now
                 self._limited_at = now
                 self.waited_seconds += wait
             waited = True
