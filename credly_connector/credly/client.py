@@ -40,6 +40,10 @@ MALFORMED_ATTEMPTS = 3
 # chain of `next_page_url`s longer than this is a server fault, reported instead of read forever.
 MAX_BADGE_PAGES = 20_000
 AUTH_TOKEN_LIFETIME_DAYS = 180
+# Answers to page 1 of a sorted listing that mean "this endpoint does not take that sort": the
+# sort keys of issued badges are inferred (docs/fidelity.md C-BADGE-12), so the pages are read
+# again without it. The same statuses credly/changes.py reads as a refused filter.
+SORT_REFUSED_STATUSES = frozenset({400, 422})
 
 Sleep = Callable[[float], None]
 
@@ -64,6 +68,9 @@ class CredlyClient(MeteredClient):
         self._token_deadline = 0.0
         self._send_scope = True
         self.token_requests = 0
+        # Whether the latest `iter_badge_pages` read its pages without the sort it was asked
+        # for, because Credly refused the sort (see there).
+        self.sort_refused = False
 
     # ---- public API -------------------------------------------------------------------
 
@@ -143,6 +150,7 @@ class CredlyClient(MeteredClient):
         *,
         recipient_email: str | None = None,
         filters: Mapping[str, str] | None = None,
+        sort: str | None = None,
     ) -> Iterator[tuple[int, list[Badge]]]:
         """Every page as (page number, badges), each as soon as it is read, in any order.
 
@@ -151,10 +159,26 @@ class CredlyClient(MeteredClient):
         be taken: a slow consumer slows the reading instead of filling memory. Badges issued
         while pages are read shift them, so a badge may come twice (the consumer keeps it
         once, by id), and pages past the reported total are followed by `next_page_url`.
+
+        `sort` (e.g. `"recipient_email"`, `"-recipient_email"` for descending) is sent as
+        `sort=<value>` with every page. Which keys issued badges take is inferred
+        (docs/fidelity.md C-BADGE-12): Credly may ignore the sort, so the caller must check
+        the order it gets; and if page 1 answers 400 or 422 to the sorted request, Credly
+        refused the sort: the pages are read again without it (not an error) and
+        `self.sort_refused` is True. `sort_refused` is reset to False when this is called
+        and is final once page 1 has been yielded; it describes the latest call only.
+        Any other failure, and a 400 or 422 without a sort, raises as it always does.
         """
-        params = self._badge_params(recipient_email, filters)
+        self.sort_refused = False
+        return self._badge_pages(self._badge_params(recipient_email, filters), sort)
+
+    def _badge_pages(
+        self, params: dict[str, str], sort: str | None
+    ) -> Iterator[tuple[int, list[Badge]]]:
         base = f"{self.org_url}/badges"
-        first = self._get_json(base, kind="credly.badges", params=params, org_path=True)
+        first = self._first_badge_page(base, params, sort)
+        if sort is not None and not self.sort_refused:
+            params = {**params, "sort": sort}
         total_pages = _credible_total_pages(first)
         next_url = self._next_page(first)
         yield 1, _badges(first)
@@ -193,6 +217,20 @@ class CredlyClient(MeteredClient):
             number += 1
             next_url = self._next_page(document)
             yield number, _badges(document)
+
+    def _first_badge_page(
+        self, base: str, params: dict[str, str], sort: str | None
+    ) -> dict[str, Any]:
+        if sort is None:
+            return self._get_json(base, kind="credly.badges", params=params, org_path=True)
+        sorted_params = {**params, "sort": sort}
+        try:
+            return self._get_json(base, kind="credly.badges", params=sorted_params, org_path=True)
+        except CredlyUnavailable as exc:
+            if exc.kind != "unexpected" or exc.status not in SORT_REFUSED_STATUSES:
+                raise
+        self.sort_refused = True
+        return self._get_json(base, kind="credly.badges", params=params, org_path=True)
 
     # ---- authentication ---------------------------------------------------------------
 
