@@ -1,8 +1,8 @@
 """Simulated Credly: the web host's OAuth token endpoint and the read side of the API (/v1).
 
 Written from ../shared/reference/credly-api.md. Where the reference marks a behaviour as
-inferred (error bodies, 403 vs 404 for a foreign organization, filter case, scope errors),
-the choice is a switch in knobs.py and the code says so.
+inferred (error bodies, 403 vs 404 for a foreign organization, filter case, scope errors,
+the day filters, the badge sort), the choice is a switch in knobs.py and the code says so.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ BADGE_READ_SCOPE = "issued_badges"
 # [INFERRED] Day filters on issued badges, by analogy with the badge templates' documented
 # `updated_at_min`/`updated_at_max` (YYYY-MM-DD, inclusive); switch `credly_updated_at_filter`.
 DAY_FILTERS = ("updated_at_min", "updated_at_max")
+# [INFERRED] The one sort key issued badges take here, by analogy with the `recipient_email`
+# filter key and the employees' documented `email` sort key; switch `credly_badge_sort`
+# (docs/fidelity.md C-BADGE-12). Any other key leaves the organization's order.
+SORT_KEY = "recipient_email"
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 # Moments that change a badge, latest wins: what `updated_at` is derived from when a scenario
 # leaves it out, so every simulated badge has one as Credly's do.
@@ -162,16 +166,25 @@ class CredlyStore:
             self._append(key, record)
             return copy.deepcopy(record)
 
-    def listing(self, org_id: str, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
-        """The organization's badges matching `filters` (day filters already validated)."""
+    def listing(
+        self, org_id: str, filters: dict[str, list[str]], sort: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The organization's badges matching `filters` (day filters already validated).
+
+        `sort` is a key `parse_sort` kept (`recipient_email` or `-recipient_email`) or None
+        for the organization's order. Sorted once per (version, filters, sort), never per page.
+        """
         case_sensitive = bool(self.switches.get("recipient_email_filter_case_sensitive"))
-        key = (org_id, tuple(sorted((k, tuple(v)) for k, v in filters.items())), case_sensitive)
+        filter_key = tuple(sorted((k, tuple(v)) for k, v in filters.items()))
+        key = (org_id, filter_key, case_sensitive, sort)
         with self._lock:
             cache_key = (self._version, *key)
             cached = self._cache.get(cache_key)
             if cached is not None:
                 return cached
             result = [b for b in self._badges[org_id] if _matches(b, filters, case_sensitive)]
+            if sort is not None:
+                result = _by_address(result, descending=sort.startswith("-"))
             if len(self._cache) > 64 or any(k[0] != self._version for k in self._cache):
                 self._cache.clear()
             self._cache[cache_key] = result
@@ -282,6 +295,35 @@ def _matches(badge: dict[str, Any], filters: dict[str, list[str]], case_sensitiv
             if bool(badge.get("public")) not in wanted:
                 return False
     return True
+
+
+def _address(badge: dict[str, Any]) -> str:
+    return str(badge.get("recipient_email") or "").strip().lower()
+
+
+def _by_address(badges: list[dict[str, Any]], *, descending: bool) -> list[dict[str, Any]]:
+    """Badges by recipient address (stripped, lower-cased, code point order), addressless last.
+
+    Python's sort is stable, also with `reverse=True`: badges of one address keep the
+    organization's order in both directions. Badges without an address come last in both
+    directions too [INFERRED]: a database would put NULLs at one end; credlyctl does not
+    depend on where, since it checks every page's order and stops trusting the sort otherwise.
+    """
+    keyed = [(_address(b), b) for b in badges]
+    with_address = [pair for pair in keyed if pair[0]]
+    with_address.sort(key=lambda pair: pair[0], reverse=descending)
+    return [b for _, b in with_address] + [b for address, b in keyed if not address]
+
+
+def parse_sort(raw: str) -> str | None:
+    """`recipient_email` or `-recipient_email` when that is the first `|`-joined key, else None.
+
+    [INFERRED] Only the first key counts: a second key could only break ties, and the
+    simulator keeps ties in the organization's order. A first key other than SORT_KEY leaves
+    the listing unsorted (ignored), as Credly is assumed to drop what it does not know.
+    """
+    first = raw.split("|", 1)[0].strip()
+    return first if first.removeprefix("-") == SORT_KEY else None
 
 
 def parse_filter(raw: str | None) -> dict[str, list[str]]:
@@ -509,7 +551,17 @@ class CredlyApiService:
                 error = day_filter_error(filters)
                 if error is not None:
                     return _message(400, error)
-        matched = self.store.listing(org_id, filters)
+        raw_sort = request.first("sort")
+        sort = None
+        if raw_sort is not None:
+            # [INFERRED] switch credly_badge_sort (docs/fidelity.md C-BADGE-12).
+            mode = self.store.switches.get("credly_badge_sort")
+            if mode == "rejected":
+                shown = raw_sort.split("|", 1)[0].strip().removeprefix("-")[:40]
+                return _message(400, f"Invalid sort: {shown} is not a known sort key")
+            if mode == "honoured":
+                sort = parse_sort(raw_sort)
+        matched = self.store.listing(org_id, filters, sort)
         try:
             page = max(1, int(request.first("page") or "1"))
         except ValueError:
@@ -522,9 +574,8 @@ class CredlyApiService:
             query: dict[str, str] = {}
             if raw_filter is not None:
                 query["filter"] = raw_filter
-            sort = request.first("sort")
-            if sort is not None:
-                query["sort"] = sort
+            if raw_sort is not None:
+                query["sort"] = raw_sort
             query["page"] = str(number)
             return f"{request.base_url}/v1/organizations/{org_id}/badges?{urlencode(query)}"
 

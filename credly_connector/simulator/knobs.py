@@ -26,6 +26,12 @@ SWITCHES: dict[str, tuple[Any, tuple[Any, ...] | None]] = {
     # "honoured" (by analogy with templates), "ignored" (dropped like any unknown key: the
     # whole list comes back) or "rejected" (400 for a filter key the endpoint does not know).
     "credly_updated_at_filter": ("honoured", ("honoured", "ignored", "rejected")),
+    # [INFERRED] Credly documents `sort=key` (`-key` descending, keys joined by `|`) for badge
+    # templates and employees (employees sort by `email`), not which keys issued badges take
+    # (credly-api.md §4.2, §7). `sort=recipient_email` may be "honoured" (by analogy with the
+    # `recipient_email` filter key and the employees' `email` sort key), "ignored" (the
+    # organization's order) or "rejected" (400, as for a filter key the endpoint does not know).
+    "credly_badge_sort": ("honoured", ("honoured", "ignored", "rejected")),
 }
 
 # name -> default; service-level faults (the front end owns latency, 503s and malformed JSON).

@@ -51,6 +51,9 @@ def test_credly_client_answers_the_same_under_every_switch(
         client = credly(settings_for(fresh_sim, tmp_path, **auth))
         assert client.get_organization().id == ORG
         assert {b.id for b in client.list_badges()} == expected
+        # Sorted by address (C-BADGE-12): honoured, ignored or refused, the same badges.
+        pages = client.iter_badge_pages(sort="recipient_email")
+        assert {b.id for _, page in pages for b in page} == expected
         # An address looked up exactly as Credly holds it is found whatever the filter's case rule.
         stored = fresh_sim.badges(ORG)[0]["recipient_email"]
         assert any(b.recipient_email == stored for b in client.iter_badges(recipient_email=stored))
