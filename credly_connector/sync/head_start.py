@@ -32,17 +32,16 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from credly_connector.graph.models import DirectoryUser
-from credly_connector.identity.entities import item_id
+from credly_connector.sync.early import WAKE_SECONDS, EarlyWrites
 from credly_connector.sync.planner import Action, BadgeStore, Plan, PlannedOp
-from credly_connector.sync.ports import Progress
 from credly_connector.sync.records import ItemRecord
 from credly_connector.sync.spool import BadgeSpool
 from credly_connector.sync.state import SyncState
-from credly_connector.sync.writer import BatchHooks, BatchWriter, WriteReport
+from credly_connector.sync.writer import BatchHooks, BatchWriter
 
 # Memory (issue 12, goal 4: 200 MB at 20,000 users, 300 MB at 100,000). The head start's
 # spool is read one user at a time by key: a small page cache does (its file stays in the
@@ -53,11 +52,9 @@ SPOOL_CACHE_KIB = 16 * 1024
 # Beyond this many items the head start is skipped: while it writes, its plan's operations
 # and the state's item records live beside the crawl's own plan (measured against a first
 # crawl: +150 MB at 100,000 users / 84,499 items before the smaller caches above; +7 MB at
-# 20,000 users / 16,076 items with them). Such a crawl writes after the read, as a first
-# crawl does.
+# 20,000 users / 16,076 items with them). Such a crawl streams its writes instead when
+# Credly sorts its listing (sync/streamed.py), or writes after the read, as a first crawl.
 HEAD_START_MAX_ITEMS = 40_000
-
-_WAKE_SECONDS = 0.25
 
 _TAKEN: Future[dict[str, ItemRecord]] = Future()
 _TAKEN.set_exception(RuntimeError("the items were taken already"))
@@ -77,32 +74,22 @@ class HeadStartWork:
     skipped: Callable[[str], None]  # why there is no head start after all
 
 
-class HeadStart:
+class HeadStart(EarlyWrites):
     """One crawl's head start, in its own thread from `start` to `finish` (or `close`)."""
 
+    EVENT = "head_start"
+
     def __init__(self, state: SyncState, lock: threading.Lock) -> None:
+        super().__init__()
         self._state, self._lock = state, lock
         self._items: Future[dict[str, ItemRecord]] = Future()
-        self._thread: threading.Thread | None = None
-        self._writer: BatchWriter | None = None
         self._spool: BadgeSpool | None = None
-        self._stopped = threading.Event()
         self._writing = threading.Event()  # set when the writes begin, or there are none
-        self._guard = threading.Lock()  # between `cancel` and the thread taking its writer
-        self._failure: BaseException | None = None
-        self._progress = _Relay()
-        # user id -> digest (its first 16 bytes) of each item the head start refreshes; keyed
-        # by the directory's own id strings, so 100,000 entries cost about 10 MB
-        self._planned: dict[str, bytes] = {}
-        self.report: WriteReport | None = None
 
     # ---- the crawl's side -----------------------------------------------------------------
 
     def start(self, work: HeadStartWork) -> None:
-        self._thread = threading.Thread(
-            target=self._run, args=(work,), name="head-start", daemon=True
-        )
-        self._thread.start()
+        self._start("head-start", self._run, work)
 
     def take_items(self) -> dict[str, ItemRecord]:
         """The state's items as they were before any head-start write: what the crawl's own
@@ -119,62 +106,17 @@ class HeadStart:
         the interpreter, and only the head start's writes are on the crawl's critical path
         (they take items ÷ rate; reading and planning the rest take far less at any rate
         Graph has allowed, and happen while they run)."""
-        while not self._writing.wait(_WAKE_SECONDS):
+        while not self._writing.wait(WAKE_SECONDS):
             pass
-
-    def show_progress(self, progress: Progress) -> None:
-        """From now on, the head start's confirmed writes move `progress`."""
-        self._progress.attach(progress)
-
-    @property
-    def done(self) -> int:
-        return self._progress.done
-
-    def finish(self) -> WriteReport | None:
-        """Wait for the head start; its report (None when it wrote nothing). Re-raises what
-        stopped it, except a failed directory listing, which the crawl meets itself."""
-        self._join()
-        if self._failure is not None:
-            raise self._failure
-        return self.report
-
-    def already_sent(self, user_id: str, digest: str) -> bool:
-        """True when the head start sent (or tried: see `settle`) this user's very item."""
-        return self._planned.get(user_id) == _short(digest)
-
-    def settle(self, report: WriteReport, plan: Plan) -> Settled:
-        """Count, of the head start's writes and failures, those the crawl's own plan stands
-        by (made with `already_sent`, its ops are only what it writes differently or deletes:
-        those replace the head start's). A head start that completed wrote or failed every
-        item it planned."""
-        replaced = {item_id(op.user_id) for op in plan.ops if op.user_id in self._planned}
-        failed = {f.item_id for f in report.failures}
-        superseded = len(replaced - failed)
-        kept = replace(
-            report,
-            written=report.written - superseded,
-            failures=[f for f in report.failures if f.item_id not in replaced],
-        )
-        return Settled(kept, superseded)
 
     def close(self) -> None:
         """Stop (if still running), wait, and delete the head start's spool."""
-        self._stopped.set()
-        with self._guard:
-            if self._writer is not None:
-                self._writer.cancel()
-        self._join()
+        super().close()
         if not self._items.done():
             self._items.cancel()
         if self._spool is not None:
             self._spool.close()
             self._spool = None
-
-    def _join(self) -> None:
-        # In short waits: on Windows a wait without a timeout holds Ctrl+C back until it
-        # ends, and the head start may write for minutes.
-        while self._thread is not None and self._thread.is_alive():
-            self._thread.join(_WAKE_SECONDS)
 
     # ---- the head start's thread ----------------------------------------------------------
 
@@ -202,12 +144,12 @@ class HeadStart:
                 return
             ops = [op for op in work.plan(self._spool, users, items).ops if _refresh(op)]
             del items, users  # the writes take long: hold only what they need
-            self._planned = {op.user_id: _short(op.hash or "") for op in ops}
-            with self._guard:
-                if self._stopped.is_set():
-                    return
-                self._writer = writer = work.writer(len(ops))
-
+            for op in ops:
+                self._register(op)
+            count = len(ops)
+            writer = self._take_writer(lambda: work.writer(count))
+            if writer is None:
+                return
             hooks = BatchHooks(
                 work.hooks.before, work.hooks.after, self._progress.update, work.hooks.waiting
             )
@@ -232,11 +174,6 @@ class HeadStart:
         return spool
 
 
-def _short(digest: str) -> bytes:
-    """A digest's first 128 bits: as good as the whole to tell two item bodies apart."""
-    return digest[:32].encode("ascii", "replace")
-
-
 def _drained(queue: deque[PlannedOp]) -> Iterator[PlannedOp]:
     while queue:
         yield queue.popleft()
@@ -244,52 +181,3 @@ def _drained(queue: deque[PlannedOp]) -> Iterator[PlannedOp]:
 
 def _refresh(op: PlannedOp) -> bool:
     return op.action is Action.UPDATE
-
-
-@dataclass(frozen=True)
-class Settled:
-    """The head start's part of the crawl, once the crawl's plan is known."""
-
-    report: WriteReport  # counting only the writes the plan stands by
-    superseded: int  # head-start writes the plan then rewrote or deleted
-
-
-def merged(first: WriteReport, then: WriteReport) -> WriteReport:
-    """Two write phases of one crawl as one report."""
-    return WriteReport(
-        written=first.written + then.written,
-        deleted=first.deleted + then.deleted,
-        failures=[*first.failures, *then.failures],
-        batches=first.batches + then.batches,
-        throttled_entries=first.throttled_entries + then.throttled_entries,
-        throttle_wait_seconds=first.throttle_wait_seconds + then.throttle_wait_seconds,
-        rate_wait_seconds=max(first.rate_wait_seconds, then.rate_wait_seconds),
-        retries=first.retries + then.retries,
-        final_rate=then.final_rate or first.final_rate,
-        peak_rate=max(first.peak_rate, then.peak_rate),
-        peak_in_flight=max(first.peak_in_flight, then.peak_in_flight),
-        service_error=first.service_error or then.service_error,
-    )
-
-
-class _Relay:
-    """The head start's progress: counted from the start, shown once the crawl's write
-    phase begins (until then the crawl's progress shows the reading)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._target: Progress | None = None
-        self.done = 0
-
-    def update(self, done: int) -> None:
-        with self._lock:
-            self.done = done
-            target = self._target
-        if target is not None:
-            target.advance(done)
-
-    def attach(self, progress: Progress) -> None:
-        with self._lock:
-            self._target = progress
-            done = self.done
-        progress.advance(done)

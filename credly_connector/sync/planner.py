@@ -8,7 +8,7 @@ counted under exactly one skip reason (the first that applies, in the order of t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from credly_connector.graph.models import DirectoryUser
-from credly_connector.identity.addresses import build_index
+from credly_connector.identity.addresses import build_index, match_keys
 from credly_connector.identity.eligibility import normalize_opt_out, user_skip_reasons
 from credly_connector.identity.entities import (
     BadgeEntry,
@@ -141,9 +141,10 @@ class PlanInputs:
     cleanup_unknown: bool = False
     # Only these users are planned (--user); items of other users are left alone.
     only_user_ids: frozenset[str] | None = None
-    # (user id, digest) -> True when that very write was sent already (sync/head_start.py):
-    # the op is counted in `Plan.sent` instead of kept, so a crawl holds no second op per user.
-    already_sent: Callable[[str, str], bool] | None = None
+    # (user id, digest) -> the action ("create", "update") of that very write when it was
+    # sent already (sync/early.py): the op is counted in `Plan.sent` instead of kept, so a
+    # crawl holds no second op per user.
+    already_sent: Callable[[str, str], str | None] | None = None
 
 
 _USER_REASONS = {
@@ -153,29 +154,41 @@ _USER_REASONS = {
 }
 
 
+class AddressVerdicts:
+    """Who each recipient address reaches and why its badges are not indexed: the matching
+    rules in order, after the badge's own (state, visibility, expiry, address)."""
+
+    def __init__(self, users: Sequence[DirectoryUser], opt_out: Collection[str]) -> None:
+        self._index = build_index(users)
+        self._opt_out = normalize_opt_out(opt_out)
+        self.user_reasons = {u.id: user_skip_reasons(u, self._opt_out) for u in users}
+
+    def __call__(self, email: str) -> tuple[str | None, str | None]:
+        match = match_email(email, self._index)
+        user_id = match.user.id if match.user else None
+        if email in self._opt_out:
+            return user_id, "user_opted_out"
+        if not match.matched:
+            several = match.status is MatchStatus.SEVERAL_USERS
+            return user_id, "badge_several_users" if several else "badge_no_matching_user"
+        if user_id is not None and self.user_reasons[user_id]:
+            return user_id, str(self.user_reasons[user_id][0])
+        return user_id, None
+
+    def addresses_of(self, user: DirectoryUser) -> list[str]:
+        """The user's addresses whose badges are indexed on their item (none for a user who
+        does not qualify), normalized."""
+        return [a for a in match_keys(user) if self(a) == (user.id, None)]
+
+
 def plan_sync(inputs: PlanInputs) -> Plan:
     spool = inputs.badges
     plan = Plan()
     users = [u for u in inputs.users if u.id]
     plan.users_read = len(users)
-    index = build_index(users)
-    opt_out = normalize_opt_out(inputs.opt_out)
-    user_reasons = {u.id: user_skip_reasons(u, opt_out) for u in users}
-
-    def verdict(email: str) -> tuple[str | None, str | None]:
-        # The rules in order, after the badge's own (state, visibility, expiry, address).
-        match = match_email(email, index)
-        user_id = match.user.id if match.user else None
-        if email in opt_out:
-            return user_id, "user_opted_out"
-        if not match.matched:
-            several = match.status is MatchStatus.SEVERAL_USERS
-            return user_id, "badge_several_users" if several else "badge_no_matching_user"
-        if user_id is not None and user_reasons[user_id]:
-            return user_id, str(user_reasons[user_id][0])
-        return user_id, None
-
-    spool.assign(verdict)
+    verdicts = AddressVerdicts(users, inputs.opt_out)
+    user_reasons = verdicts.user_reasons
+    spool.assign(verdicts)
     for reason, count in spool.skip_counts().items():
         plan.badges_read += count
         if reason is None:
@@ -211,10 +224,12 @@ def plan_sync(inputs: PlanInputs) -> Plan:
         found = indexed.get(user.id)
         if found:
             digest, count = found
-            action, reason = _write_decision(existing, digest, inputs.refresh_before)
-            if action is not Action.UNCHANGED and sent is not None and sent(user.id, digest):
-                plan.sent[str(action)] += 1
+            # Asked first: the state may already hold what an early write sent.
+            sent_as = sent(user.id, digest) if sent is not None else None
+            if sent_as is not None:
+                plan.sent[sent_as] += 1
                 continue
+            action, reason = write_decision(existing, digest, inputs.refresh_before)
             build = (
                 partial(_build_body, spool, user, inputs.tenant_id)
                 if action is not Action.UNCHANGED
@@ -282,7 +297,7 @@ def _build_body(spool: BadgeStore, user: DirectoryUser, tenant_id: str) -> dict[
     return item_body_from_entries(user, spool.entries_for(user.id), tenant_id)
 
 
-def _write_decision(
+def write_decision(
     existing: ItemRecord | None, digest: str, refresh_before: datetime | None
 ) -> tuple[Action, Reason]:
     if existing is None:

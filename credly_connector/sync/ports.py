@@ -73,3 +73,6 @@ class SyncClients:
     retry_stats: tuple[RetryStats, ...] = ()
     # The badges Credly changed since a day, verified (credly/changes.py); None: not offered.
     read_changes: Callable[[date], ChangedBadges | FullReadNeeded] | None = None
+    # Every page of the listing asked sorted by recipient address (sync/streamed.py checks
+    # that it is), as (page number, badges) in any order; None: not offered.
+    read_sorted: Callable[[], Iterable[tuple[int, list[Badge]]]] | None = None

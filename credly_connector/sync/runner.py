@@ -29,12 +29,12 @@ from credly_connector.graph.models import DirectoryUser
 from credly_connector.identity.addresses import match_keys, normalize_email
 from credly_connector.net.retry import RetryWait
 from credly_connector.sync.connection import require_people_data_cloud, require_ready
+from credly_connector.sync.early import EarlyWrites, merged
 from credly_connector.sync.head_start import (
     HEAD_START_MAX_ITEMS,
     SPOOL_CACHE_KIB,
     HeadStart,
     HeadStartWork,
-    merged,
 )
 from credly_connector.sync.incremental import (
     BADGES_READ_AT,
@@ -72,6 +72,7 @@ from credly_connector.sync.state import (
     open_state,
     state_path,
 )
+from credly_connector.sync.streamed import StreamedWrites, StreamWork
 from credly_connector.sync.writer import BatchHooks, BatchWriter, ItemFailure, WriteReport
 
 
@@ -240,11 +241,11 @@ class SyncRunner:
         self.progress.phase("Reading Credly badges and Entra ID users")
         # With a head start, reading and planning are off the critical path: a smaller page
         # cache costs them a little time and the crawl less memory.
-        spool = BadgeSpool(SPOOL_CACHE_KIB) if self._head is not None else BadgeSpool()
+        head = isinstance(self._early, HeadStart)
+        spool = BadgeSpool(SPOOL_CACHE_KIB) if head else BadgeSpool()
         try:
             if not emails:
-                for _, page in self.clients.credly.iter_badge_pages():
-                    spool.add(page, now)
+                self._read_every_badge(spool, now)
             for email in emails:
                 spool.add(self.clients.credly.iter_badges(recipient_email=email), now)
             self.log.event("credly_read", badges=spool.count())
@@ -252,6 +253,23 @@ class SyncRunner:
             spool.close()
             raise
         return spool
+
+    def _read_every_badge(self, spool: BadgeSpool, now: datetime) -> None:
+        """Every page into `spool`; sorted by address and streamed when the crawl streams."""
+        stream = self._early if isinstance(self._early, StreamedWrites) else None
+        read_sorted = self.clients.read_sorted
+        if stream is None or read_sorted is None:
+            for _, page in self.clients.credly.iter_badge_pages():
+                spool.add(page, now)
+            return
+        assert self._stream_work is not None
+        stream.start(self._stream_work(spool))
+        for number, page in read_sorted():
+            spool.add(page, now)
+            stream.page_read(number, page)
+        stream.end_of_read()
+        if stream.stopped_because is not None:
+            self.log.event(stream.EVENT, stopped=stream.stopped_because)
 
     def _read_users(
         self, kind: str, state: SyncState | None, report: SyncReport
@@ -323,12 +341,11 @@ class SyncRunner:
     ) -> Plan:
         inputs = self._plan_inputs
         # The state streams its records in user order; 100,000 at once would weigh 50 MB.
-        items: Mapping[str, ItemRecord] | ItemSource
-        if self._head is not None:
-            items = self._head.take_items()  # as before the head start wrote any
-            inputs = partial(inputs, already_sent=self._head.already_sent)
-        else:
-            items = state if state is not None else {}
+        items: Mapping[str, ItemRecord] | ItemSource = state if state is not None else {}
+        if isinstance(self._early, HeadStart):
+            items = self._early.take_items()  # as before the head start wrote any
+        if self._early is not None:
+            inputs = partial(inputs, already_sent=self._early.already_sent)
         plan = plan_sync(inputs(kind, state, report, spool, users, items, only))
         for warning in plan.warnings:
             self.warn(report, warning)
@@ -344,12 +361,8 @@ class SyncRunner:
         users: list[DirectoryUser],
         items: Mapping[str, ItemRecord] | ItemSource,
         only: frozenset[str] | None,
-        already_sent: Callable[[str, str], bool] | None = None,
+        already_sent: Callable[[str, str], str | None] | None = None,
     ) -> PlanInputs:
-        refresh_before = None
-        if kind == "full":
-            cycle = state.full_cycle_start() if state is not None else None
-            refresh_before = cycle or report.started_at
         cleanup = (
             kind == "full"
             and (state is None or state.is_new)
@@ -362,11 +375,20 @@ class SyncRunner:
             tenant_id=self.settings.entra.tenant_id,
             now=self._now,
             opt_out=self.settings.sync.opt_out,
-            refresh_before=refresh_before,
+            refresh_before=self._refresh_before(kind, state, report),
             cleanup_unknown=cleanup,
             only_user_ids=only,
             already_sent=already_sent,
         )
+
+    def _refresh_before(
+        self, kind: str, state: SyncState | None, report: SyncReport
+    ) -> datetime | None:
+        """Full crawls rewrite every item last written before the full cycle began."""
+        if kind != "full":
+            return None
+        cycle = state.full_cycle_start() if state is not None else None
+        return cycle or report.started_at
 
     def _run_dry(self) -> SyncReport:
         state = open_readonly(self.path)
@@ -405,11 +427,16 @@ class SyncRunner:
         # goes to the spool as it arrives; matching waits for the directory.
         with ThreadPoolExecutor(1, thread_name_prefix="read-users") as pool:
             users_future = pool.submit(self._read_users, kind, state, report)
-            if self._head is not None and state is not None:
-                self._head.start(self._head_work(kind, state, report, users_future))
+            head = self._early if isinstance(self._early, HeadStart) else None
+            if head is not None and state is not None:
+                head.start(self._head_work(kind, state, report, users_future))
+            if isinstance(self._early, StreamedWrites) and state is not None:
+                self._stream_work = partial(
+                    self._streaming, kind, state, report, lambda: users_future.result()[0]
+                )
             changes = self._read_changes(kind, state)
-            if self._head is not None:
-                self._head.wait_until_writing()
+            if head is not None:
+                head.wait_until_writing()
             spool = None if changes is not None else self._read_badges(self._now)
             self._spool = spool
             users, self._delta_link = users_future.result()
@@ -488,6 +515,39 @@ class SyncRunner:
             skipped=lambda why: self.log.event("head_start", skipped=why),
         )
 
+    def _streaming(
+        self,
+        kind: str,
+        state: SyncState,
+        report: SyncReport,
+        users: Callable[[], list[DirectoryUser]],
+        spool: BadgeSpool,
+    ) -> StreamWork:
+        assert self._crawl_id is not None
+        has_items = state.item_count() > 0
+
+        def existing(user_id: str) -> ItemRecord | None:
+            with _STATE_LOCK:
+                return state.item_for_user(user_id)
+
+        return StreamWork(
+            users=users,
+            spool=spool,
+            opt_out=self.settings.sync.opt_out,
+            tenant_id=self.settings.entra.tenant_id,
+            refresh_before=self._refresh_before(kind, state, report),
+            existing=existing if has_items else None,
+            writer=lambda: self._writer(state, 0, streamed=True),
+            hooks=self._hooks(state, self._crawl_id),
+        )
+
+    def _early_writes(self, kind: str, state: SyncState) -> EarlyWrites | None:
+        """A full crawl's head start, or else its streamed writes when Credly is read sorted."""
+        head = self._head_start(kind, state)
+        if head is not None or kind != "full" or self.clients.read_sorted is None:
+            return head
+        return StreamedWrites()
+
     def _head_start(self, kind: str, state: SyncState) -> HeadStart | None:
         """A full crawl's head start (sync/head_start.py), when the state can stand in and
         the organization is small enough for its memory."""
@@ -502,7 +562,9 @@ class SyncRunner:
     _delta_link: str | None = None
     _now: datetime
     # Set when a full crawl refreshes items while Credly is read (sync/head_start.py).
-    _head: HeadStart | None = None
+    _early: EarlyWrites | None = None
+    # Makes the streamed writes' work once the crawl's spool exists (sync/streamed.py).
+    _stream_work: Callable[[BadgeSpool], StreamWork] | None = None
     _crawl_id: int | None = None
     # One rate for the whole crawl, head start included.
     _limiter: AdaptiveRateLimiter | None = None
@@ -529,7 +591,7 @@ class SyncRunner:
         spool: BadgeSpool | None = None
         try:
             require_ready(self.clients.graph, self.settings.graph.connection_id)
-            self._head = self._head_start(kind, state)
+            self._early = self._early_writes(kind, state)
             users, only, spool = self._read(kind, state, report)
             plan = self._plan(kind, state, report, spool, users, only)
             report.plan = plan
@@ -548,11 +610,11 @@ class SyncRunner:
         except CredlyctlError as exc:
             report.error = exc
         except KeyboardInterrupt:
-            self._stop_head_start()
+            self._stop_early_writes()
             self._record_interrupted(state, crawl_id, report)
             raise
         finally:
-            self._stop_head_start()
+            self._stop_early_writes()
             report.ended_at = self.clock()
             report.requests = _reads(self.clients)
         error = report.error or (report.write.service_error if report.write else None)
@@ -661,10 +723,10 @@ class SyncRunner:
         state.set_meta(BADGES_READ_AT, started.isoformat())
         state.set_meta(PLAN_BASIS, self._basis())
 
-    def _stop_head_start(self) -> None:
-        """Whatever ended the crawl, the head start sends nothing more once it returns."""
-        if self._head is not None:
-            self._head.close()
+    def _stop_early_writes(self) -> None:
+        """Whatever ended the crawl, early writes send nothing more once this returns."""
+        if self._early is not None:
+            self._early.close()
 
     def _record_interrupted(self, state: SyncState, crawl_id: int, report: SyncReport) -> None:
         """Ctrl+C: say so in the state (best effort; a crawl left `running` reads the same)."""
@@ -726,26 +788,27 @@ class SyncRunner:
         self, state: SyncState, crawl_id: int, plan: Plan, *, hold_deletes: bool = False
     ) -> WriteReport:
         writes = [op for op in plan.writes if not (hold_deletes and op.action is Action.DELETE)]
-        # The writes the head start sent as planned are in the plan's counts, not its ops.
+        # The writes sent early as planned (head start, streamed) are in the plan's counts,
+        # not its ops.
         self.progress.phase("Writing items to Microsoft 365", len(writes) + sum(plan.sent.values()))
-        head, early = self._head, None
-        if head is not None:
-            head.show_progress(self.progress)
-            early = head.finish()
-        if head is not None and early is not None:
-            # The plan holds only what the head start did not send as planned; it is sent
-            # once the head start is over (finish), so no older body lands after a newer one.
-            settled = head.settle(early, plan)
+        first, early = self._early, None
+        if first is not None:
+            first.show_progress(self.progress)
+            early = first.finish()
+        if first is not None and early is not None:
+            # The plan holds only what the early writes did not send as planned; it is sent
+            # once they are over (finish), so no older body lands after a newer one.
+            settled = first.settle(early, plan)
             early = settled.report
             self.log.event(
-                "head_start",
+                first.EVENT,
                 written=early.written,
                 superseded=settled.superseded,
                 failed=len(early.failures),
             )
             if early.service_error is not None:
                 return early
-        done = head.done if head is not None else 0
+        done = first.done if first is not None else 0
         writer = self._writer(state, len(writes))
         hooks = self._hooks(state, crawl_id)
         hooks.progress = lambda written: self.progress.advance(done + written)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -203,6 +203,19 @@ class BadgeSpool:
                 "WHERE a.user_id = ? AND b.skip IS NULL AND a.skip IS NULL "
                 "ORDER BY b.sort_key, b.id",
                 (user_id,),
+            ).fetchall()
+        return [BadgeEntry(r[0], r[1], bool(r[2]), r[3]) for r in rows]
+
+    def entries_for_addresses(self, emails: Sequence[str]) -> list[BadgeEntry]:
+        """The item entries of the indexable badges sent to these normalized addresses, in
+        item order: a user's entries before `assign` (sync/streamed.py), when `emails` are
+        the addresses whose badges reach that user."""
+        marks = ", ".join("?" * len(emails))
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT sort_key, id, certification, text FROM badges "
+                f"WHERE email IN ({marks}) AND skip IS NULL ORDER BY sort_key, id",
+                tuple(emails),
             ).fetchall()
         return [BadgeEntry(r[0], r[1], bool(r[2]), r[3]) for r in rows]
 

@@ -186,6 +186,7 @@ class BatchWriter:
         self._done = 0
         self._error: CredlyctlError | None = None
         self._stop = False
+        self._more = False  # `add` may still bring entries (`expect_more` ... `end`)
 
     def cancel(self) -> None:
         """Send nothing more: batches in flight are answered and recorded, the rest stays
@@ -194,11 +195,34 @@ class BatchWriter:
             self._stop = True
             self._cond.notify_all()
 
+    def expect_more(self) -> None:
+        """From now on `write` does not return when its queue runs dry, but waits for `add`
+        until `end` is called (streamed writes, sync/streamed.py). Called before `write`."""
+        with self._cond:
+            self._more = True
+
+    def add(self, ops: Iterable[PlannedOp]) -> None:
+        """More operations for a `write` that expects them (from any thread)."""
+        with self._cond:
+            self._fresh.extend(_Entry(op) for op in ops if op.writes)
+            self._cond.notify_all()
+
+    def end(self) -> None:
+        """No more `add`: `write` returns once what it has is written."""
+        with self._cond:
+            self._more = False
+            self._cond.notify_all()
+
+    def backlog(self) -> int:
+        """Operations added and not sent yet."""
+        with self._cond:
+            return len(self._fresh)
+
     # ---- the work queue ---------------------------------------------------------------------
 
     def write(self, ops: Iterable[PlannedOp], hooks: BatchHooks) -> WriteReport:
         report = WriteReport()
-        self._fresh.extend(_Entry(op) for op in ops if op.writes)
+        self.add(ops)
 
         def work() -> None:
             while (entries := self._take(report)) is not None:
@@ -209,7 +233,7 @@ class BatchWriter:
                     self._give_back(entries, outcome)
                 self._record(outcome, report, hooks)
 
-        if self.concurrency == 1 or len(self._fresh) <= self.batch_size:
+        if self.concurrency == 1 or (not self._more and len(self._fresh) <= self.batch_size):
             work()
         else:
             with ThreadPoolExecutor(self.concurrency, thread_name_prefix="graph-write") as pool:
@@ -225,7 +249,8 @@ class BatchWriter:
         """The next batch of entries whose wait is over; None when everything is done."""
         while True:
             with self._cond:
-                if self._stop or (not self._fresh and not self._retrying and self._busy == 0):
+                idle = not self._fresh and not self._retrying and self._busy == 0
+                if self._stop or (idle and not self._more):
                     self._cond.notify_all()
                     return None
                 now = self._clock()
@@ -236,11 +261,13 @@ class BatchWriter:
                     report.peak_in_flight = max(report.peak_in_flight, self._in_flight)
                     return batch
                 if not self._retrying:
-                    self._cond.wait()  # a batch in flight may put entries back, or go through
+                    # A batch in flight may put entries back, or go through; `add` may bring
+                    # more.
+                    self._cond.wait()
                     continue
                 pause = min(e.not_before for e in self._retrying) - now
-                if self._busy:
-                    self._cond.wait(pause)  # woken early when another batch answers
+                if self._busy or self._more:
+                    self._cond.wait(pause)  # woken early when another batch answers, or `add`
                     continue
             # Nothing in flight, only entries waiting for their Retry-After or backoff.
             self._sleep(pause)

@@ -20,7 +20,7 @@ from credly_connector.graph.batch import BatchRequest, BatchResponse
 from credly_connector.simulator.runner import Simulator
 from credly_connector.sync import runner
 from credly_connector.sync.clients import build_clients
-from credly_connector.sync.head_start import merged
+from credly_connector.sync.early import merged
 from credly_connector.sync.ports import SyncClients
 from credly_connector.sync.runner import SyncOptions, SyncReport, run_sync
 from credly_connector.sync.spool import BadgeSpool

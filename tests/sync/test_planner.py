@@ -106,9 +106,9 @@ def test_a_write_the_head_start_sent_already_is_counted_not_kept() -> None:
     sent_digest = input_digest(ADA, [a], "t")
     items = {"a": record(ADA.id, "old"), "d": record(DEE.id, "old")}
 
-    def sent(user_id: str, digest: str) -> bool:
+    def sent(user_id: str, digest: str) -> str | None:
         # Ada's exact body went out; Dee's went out with content that has changed since.
-        return (user_id, digest) in {(ADA.id, sent_digest), (DEE.id, "older")}
+        return "update" if (user_id, digest) in {(ADA.id, sent_digest), (DEE.id, "older")} else None
 
     p = plan(badges=[a, d], items=items, already_sent=sent)
     assert by_user(p) == {DEE.id: (Action.UPDATE, Reason.CONTENT_CHANGED)}
