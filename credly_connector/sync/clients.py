@@ -22,6 +22,7 @@ from credly_connector.graph.client import GraphClient
 from credly_connector.graph.models import USER_SELECT
 from credly_connector.net.transport import build_http_client
 from credly_connector.sync.ports import SyncClients
+from credly_connector.sync.streamed import SORT
 
 # Called with ("credly" | "entra" | "graph", session) when a session is opened: the support
 # bundle uses it to record the shape of every answer.
@@ -116,6 +117,7 @@ class InstanceClients:
             },
             latest_delta_link=self.latest_delta_link,
             read_changes=lambda since: read_changed_badges(self.credly, since),
+            read_sorted=lambda: self.credly.iter_badge_pages(sort=SORT),
             retry_stats=(
                 self.credly.retry_stats,
                 self.graph.retry_stats,
