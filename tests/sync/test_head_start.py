@@ -194,7 +194,8 @@ def test_a_first_crawl_and_a_changed_plan_basis_get_no_head_start(
     log = tmp_path / "opted.log"
     assert do_sync(opted, kind="full", log_file=log).exit_code == 0
     assert not log_events(log, "head_start")
-    assert [e.get("head_start") for e in log_events(log, "write_start")] == [None]
+    # (Such a crawl may stream its writes instead: sync/streamed.py, tests/sync/test_streamed.py.)
+    assert all(e.get("head_start") is None for e in log_events(log, "write_start"))
     assert graph_view(big_sim) == oracle(big_sim, opt_out=("extra003@contoso.com",))
 
 
@@ -294,6 +295,7 @@ def test_without_a_head_start_the_crawl_writes_after_the_read(
     assert report.exit_code == 0, report.error
     [head] = log_events(log, "head_start")
     assert why in head["skipped"]
-    assert [e.get("head_start") for e in log_events(log, "write_start")] == [None]
+    # Above the size limit the crawl may stream its writes instead (tests/sync/test_streamed.py).
+    assert all(e.get("head_start") is None for e in log_events(log, "write_start"))
     assert report.counts()["written"] == len(oracle(big_sim))
     assert graph_view(big_sim) == oracle(big_sim)

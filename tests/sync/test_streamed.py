@@ -17,13 +17,16 @@ import pytest
 
 from credly_connector.credly.models import Badge
 from credly_connector.identity.addresses import normalize_email
-from credly_connector.simulator.runner import Simulator
+from credly_connector.simulator.generator import generate
+from credly_connector.simulator.runner import Simulator, start_simulator
 from credly_connector.sync import runner
 from credly_connector.sync.clients import build_clients
 from credly_connector.sync.ports import SyncClients
 from credly_connector.sync.runner import SyncOptions, SyncReport, run_sync
+from credly_connector.sync.state import open_readonly, state_path
 from credly_connector.sync.streamed import SortedPrefix
 from tests.sync.simhelpers import (
+    cli_popen,
     configure,
     do_setup,
     do_sync,
@@ -33,6 +36,7 @@ from tests.sync.simhelpers import (
     org_id,
     settings_of,
 )
+from tests.sync.test_sync_cli import batches, wait_for
 
 WAIT = 20.0  # seconds: far above what any step here takes, so only a missing overlap fails
 PER_PAGE = 10  # small pages, so the test organization spans several
@@ -273,3 +277,45 @@ def test_no_streaming_without_a_sorted_read(big_sim: Simulator, tmp_path: Path) 
     assert report.exit_code == 0, report.error
     assert log_events(log, "streamed") == [] and not graph.watched.is_set()
     assert graph_view(big_sim) == oracle(big_sim)
+
+
+@pytest.mark.integration
+def test_a_first_crawl_killed_while_streaming_is_completed_by_the_next_one(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL after a streamed batch and before the last Credly page: the next crawl ends
+    with what Graph should hold and does not rewrite what was confirmed with its final body."""
+    with start_simulator(generate(users=300, badges=2000, seed=3)) as sim:
+        config = configure(sim, tmp_path)
+        settings = settings_of(config)
+        do_setup(settings)
+        expected = oracle(sim)
+        # 40 Credly pages, 8 at a time, 0.2 s each: the read outlasts the first batches.
+        sim.set_faults(latency_seconds=0.2)
+        sim.clear_request_log()
+        process = cli_popen(config, "sync", "--full")
+        try:
+            wait_for(lambda: batches(sim) >= 1 and bool(_confirmed(settings)), process)
+            process.kill()
+        finally:
+            process.wait()
+        pages_read = sum(1 for e in sim.request_log() if e.path.endswith("/badges"))
+        assert pages_read < 40, "the crawl was not stopped while reading"
+        sim.set_faults(latency_seconds=0.0)
+        confirmed = _confirmed(settings)
+        report = do_sync(settings, kind="full")
+        assert report.exit_code == 0, report.error
+        assert graph_view(sim) == expected
+        # The killed crawl's cycle goes on: its confirmed items are not written again.
+        assert report.counts()["written"] == len(expected) - len(confirmed & set(expected))
+
+
+def _confirmed(settings: Any) -> set[str]:
+    """The items the state holds as confirmed by Graph."""
+    state = open_readonly(state_path(settings.sync.state_dir, settings.name))
+    if state is None:
+        return set()
+    try:
+        return {i for i, r in state.items().items() if r.hash}
+    finally:
+        state.close()
