@@ -72,6 +72,9 @@ def _serve(conn: Connection, users: int, badges: int, latency: float) -> None:
             elif command == "limit":
                 sim.set_faults(graph_ingestion_limit_per_second=argument)
                 conn.send(True)
+            elif command == "switches":
+                sim.set_switches(**argument)
+                conn.send(True)
             elif command == "reset":
                 sim.clear_request_log()
                 throttled_before = len(sim.graph_throttled())
@@ -140,6 +143,11 @@ class SimulatedOrg:
     def set_limit(self, items_per_second: float | None) -> None:
         """Graph's ingestion limit, items per second per connection (None: none)."""
         self._ask("limit", items_per_second)
+
+    def set_switches(self, **values: Any) -> None:
+        """Simulator switches (inferred behaviours, simulator/knobs.py), e.g.
+        credly_badge_sort="ignored"."""
+        self._ask("switches", values)
 
     def reset(self) -> None:
         """Forget the requests and 429s seen so far (before a crawl)."""

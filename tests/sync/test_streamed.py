@@ -290,8 +290,8 @@ def test_a_first_crawl_killed_while_streaming_is_completed_by_the_next_one(
         settings = settings_of(config)
         do_setup(settings)
         expected = oracle(sim)
-        # 40 Credly pages, 8 at a time, 0.2 s each: the read outlasts the first batches.
-        sim.set_faults(latency_seconds=0.2)
+        # 40 Credly pages, 8 at a time, 0.3 s each: the read outlasts the first batches.
+        sim.set_faults(latency_seconds=0.3)
         sim.clear_request_log()
         process = cli_popen(config, "sync", "--full")
         try:
