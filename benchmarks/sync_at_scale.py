@@ -8,8 +8,11 @@ processes against the Graph ingestion limits the simulator enforces (items per s
 connection; Graph's 25 concurrent item operations per connection are enforced as by
 default):
 
-1. the organization's FIRST crawl (empty state) at the highest limit: it cannot write a
-   user's item before all of Credly is read (the user's badges may be on any page);
+1. the organization's FIRST crawl (empty state) at the highest limit: it writes a user's
+   item once Credly, asked for its listing sorted by recipient address, has sent every
+   badge of that user (streamed writes, sync/streamed.py; the sort is inferred and checked
+   at run time: with --credly-sort ignored the simulated Credly keeps its own order, and a
+   first crawl writes nothing before the last page, since a user's badges may be on any);
 2. a FULL crawl of the instance that has synced before (the weekly full crawl, which may
    start refreshing the items its state knows before Credly is read) at each limit, the
    highest first; right after the one at the highest limit, an incremental crawl with
