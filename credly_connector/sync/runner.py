@@ -239,10 +239,11 @@ class SyncRunner:
     def _read_badges(self, now: datetime, emails: Sequence[str] = ()) -> BadgeSpool:
         """Every badge (or those of `emails`) into a spool, page by page as pages arrive."""
         self.progress.phase("Reading Credly badges and Entra ID users")
-        # With a head start, reading and planning are off the critical path: a smaller page
-        # cache costs them a little time and the crawl less memory.
-        head = isinstance(self._early, HeadStart)
-        spool = BadgeSpool(SPOOL_CACHE_KIB) if head else BadgeSpool()
+        # With early writes (a head start, streamed writes), the writes are the critical path,
+        # not reading and planning: a smaller page cache costs those a little time and the
+        # crawl less memory (16 MB at 100,000 users / 500,000 badges, issue 12 goal 4).
+        early = self._early is not None
+        spool = BadgeSpool(SPOOL_CACHE_KIB) if early else BadgeSpool()
         try:
             if not emails:
                 self._read_every_badge(spool, now)
