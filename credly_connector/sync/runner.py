@@ -562,12 +562,13 @@ class SyncRunner:
 
     _delta_link: str | None = None
     _now: datetime
-    # Set when a full crawl refreshes items while Credly is read (sync/head_start.py).
+    # Set when a full crawl writes before its plan is made: a head start or streamed writes
+    # (sync/early.py).
     _early: EarlyWrites | None = None
     # Makes the streamed writes' work once the crawl's spool exists (sync/streamed.py).
     _stream_work: Callable[[BadgeSpool], StreamWork] | None = None
     _crawl_id: int | None = None
-    # One rate for the whole crawl, head start included.
+    # One rate for the whole crawl, early writes included.
     _limiter: AdaptiveRateLimiter | None = None
     # The crawl's badges, closed (and its file deleted) when the run ends.
     _spool: BadgeSpool | None = None

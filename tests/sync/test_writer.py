@@ -21,6 +21,7 @@ from credly_connector.sync.writer import (
     BatchHooks,
     BatchWriter,
     ItemFailure,
+    WriteReport,
     WriteServiceError,
     _Entry,
 )
@@ -428,3 +429,38 @@ def test_after_the_last_retry_failed_for_good_new_entries_still_go_out() -> None
     w._retrying.append(waiting)
     assert w._ready(0.0) == []  # a retry is pending: it tells whether Graph is back
     assert w._ready(5.0) == [waiting]
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_writer_that_expects_more_waits_for_them_until_the_end(concurrency: int) -> None:
+    """Streamed writes (sync/streamed.py): `write` returns only after `end`, having sent
+    everything `add` brought meanwhile, and a batch of a 429 is retried as before."""
+    throttled: set[str] = set()
+
+    def send(reqs: list[BatchRequest]) -> list[BatchResponse]:
+        out = []
+        for r in reqs:
+            if r.url.endswith("i3") and "i3" not in throttled:
+                throttled.add("i3")
+                out.append(answer(r, 429, {"Retry-After": "0"}))
+            else:
+                out.append(answer(r, 200))
+        return out
+
+    w = BatchWriter(send, "conn", concurrency=concurrency, limiter=AdaptiveRateLimiter(10_000))
+    w.expect_more()
+    rec = Recorder()
+    result: list[WriteReport] = []
+    thread = threading.Thread(target=lambda: result.append(w.write(ops(2), rec.hooks())))
+    thread.start()
+    batch = ops(10)
+    for op in batch[2:6]:
+        w.add([op])
+    time.sleep(0.2)
+    assert thread.is_alive() and not result  # all sent, but more may come
+    w.add(batch[6:])
+    w.end()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert sorted(i for i, _ in rec.written) == sorted(f"i{k}" for k in range(10))
+    assert result[0].written == 10 and w.backlog() == 0
