@@ -235,19 +235,7 @@ def plan_sync(inputs: PlanInputs) -> Plan:
                 if action is not Action.UNCHANGED
                 else None
             )
-            plan.ops.append(
-                PlannedOp(
-                    item_id(user.id),
-                    user.id,
-                    user.user_principal_name,
-                    action,
-                    reason,
-                    None,
-                    digest,
-                    count,
-                    build,
-                )
-            )
+            plan.ops.append(user_write(user, action, reason, digest, count, build))
             continue
         reasons = user_reasons[user.id]
         why = _USER_REASONS[str(reasons[0])] if reasons else Reason.NO_INDEXABLE_BADGE
@@ -285,6 +273,28 @@ def plan_sync(inputs: PlanInputs) -> Plan:
             "be found without the old state and stay until the connection is recreated."
         )
     return plan
+
+
+def user_write(
+    user: DirectoryUser,
+    action: Action,
+    reason: Reason,
+    digest: str,
+    badge_count: int,
+    build: Callable[[], dict[str, Any]] | None,
+) -> PlannedOp:
+    """The operation on a directory user's own item, its body built where it is written."""
+    return PlannedOp(
+        item_id(user.id),
+        user.id,
+        user.user_principal_name,
+        action,
+        reason,
+        None,
+        digest,
+        badge_count,
+        build,
+    )
 
 
 def _records_by_user(items: Mapping[str, ItemRecord] | ItemSource) -> Iterator[ItemRecord]:

@@ -34,9 +34,15 @@ from itertools import pairwise
 from credly_connector.credly.models import Badge
 from credly_connector.graph.models import DirectoryUser
 from credly_connector.identity.addresses import normalize_email
-from credly_connector.identity.entities import entries_digest, item_body_from_entries, item_id
+from credly_connector.identity.entities import entries_digest, item_body_from_entries
 from credly_connector.sync.early import WAKE_SECONDS, EarlyWrites
-from credly_connector.sync.planner import Action, AddressVerdicts, PlannedOp, write_decision
+from credly_connector.sync.planner import (
+    Action,
+    AddressVerdicts,
+    PlannedOp,
+    user_write,
+    write_decision,
+)
 from credly_connector.sync.records import ItemRecord
 from credly_connector.sync.spool import BadgeSpool
 from credly_connector.sync.writer import BatchHooks, BatchWriter
@@ -236,14 +242,5 @@ def _op(work: StreamWork, user: DirectoryUser, addresses: list[str]) -> PlannedO
     action, reason = write_decision(existing, digest, work.refresh_before)
     if action is Action.UNCHANGED:
         return None
-    return PlannedOp(
-        item_id(user.id),
-        user.id,
-        user.user_principal_name,
-        action,
-        reason,
-        None,
-        digest,
-        len(entries),
-        partial(item_body_from_entries, user, entries, work.tenant_id),
-    )
+    build = partial(item_body_from_entries, user, entries, work.tenant_id)
+    return user_write(user, action, reason, digest, len(entries), build)
