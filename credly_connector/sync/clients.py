@@ -118,6 +118,7 @@ class InstanceClients:
             latest_delta_link=self.latest_delta_link,
             read_changes=lambda since: read_changed_badges(self.credly, since),
             read_sorted=lambda: self.credly.iter_badge_pages(sort=SORT),
+            sort_refused=lambda: self.credly.sort_refused,
             retry_stats=(
                 self.credly.retry_stats,
                 self.graph.retry_stats,

@@ -76,3 +76,5 @@ class SyncClients:
     # Every page of the listing asked sorted by recipient address (sync/streamed.py checks
     # that it is), as (page number, badges) in any order; None: not offered.
     read_sorted: Callable[[], Iterable[tuple[int, list[Badge]]]] | None = None
+    # After `read_sorted`: True when Credly refused the sort and the pages came unsorted.
+    sort_refused: Callable[[], bool] = lambda: False

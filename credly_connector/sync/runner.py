@@ -269,7 +269,10 @@ class SyncRunner:
             spool.add(page, now)
             stream.page_read(number, page)
         stream.end_of_read()
-        if stream.stopped_because is not None:
+        if self.clients.sort_refused():
+            why = "Credly refused the sort (400 or 422): its pages were read in its own order"
+            self.log.event(stream.EVENT, stopped=why)
+        elif stream.stopped_because is not None:
             self.log.event(stream.EVENT, stopped=stream.stopped_because)
 
     def _read_users(

@@ -319,3 +319,23 @@ def _confirmed(settings: Any) -> set[str]:
         return {i for i, r in state.items().items() if r.hash}
     finally:
         state.close()
+
+
+@pytest.mark.parametrize(
+    ("setting", "why"),
+    [("rejected", "Credly refused the sort"), ("ignored", "is not sorted by recipient address")],
+)
+def test_a_credly_that_refuses_or_ignores_the_sort_gets_every_item_written_after_the_read(
+    big_sim: Simulator, tmp_path: Path, setting: str, why: str
+) -> None:
+    """Through the real client: the crawl log says why nothing more was streamed."""
+    big_sim.set_switches(credly_badge_sort=setting)
+    settings = settings_of(configure(big_sim, tmp_path))
+    do_setup(settings)
+    log = tmp_path / "crawl.log"
+    report = do_sync(settings, kind="full", log_file=log)
+    assert report.exit_code == 0, report.error
+    stopped = [e["stopped"] for e in log_events(log, "streamed") if "stopped" in e]
+    assert len(stopped) == 1 and why in stopped[0]
+    assert report.counts()["written"] == len(oracle(big_sim))
+    assert graph_view(big_sim) == oracle(big_sim)
