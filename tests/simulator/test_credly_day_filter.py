@@ -6,7 +6,6 @@ Inferred from the badge templates' documented filter (docs/fidelity.md C-BADGE-1
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,12 +18,6 @@ from tests.sim_fixtures import sim_http
 from tests.simulator.test_credly_sim import ORG1, badges, bearer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def http(sim: Simulator) -> Iterator[httpx.Client]:
-    with sim_http(sim) as client:
-        yield client
 
 
 def day(badge: dict[str, Any]) -> str:

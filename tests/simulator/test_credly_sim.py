@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,12 +20,6 @@ ORG1 = "5e2c8a41-9d3b-4f6e-8a7c-1b2d3e4f5a60"
 ORG2 = "a7b9c1d3-2e4f-4a6b-9c8d-0e1f2a3b4c5d"
 VALID_ORG_TOKEN = "at_sim_contoso_valid_6Gf2Hj8Kl4Zx0Cv"
 EXPIRED_ORG_TOKEN = "at_sim_contoso_expired_3Nb7Mq1Wr5Ty9"
-
-
-@pytest.fixture
-def http(sim: Simulator) -> Iterator[httpx.Client]:
-    with sim_http(sim) as client:
-        yield client
 
 
 def token(http: httpx.Client, sim: Simulator, **form: str) -> httpx.Response:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,12 +19,6 @@ from tests.sim_fixtures import sim_http
 from tests.simulator.test_credly_sim import ORG1, badges, bearer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def http(sim: Simulator) -> Iterator[httpx.Client]:
-    with sim_http(sim) as client:
-        yield client
 
 
 def address(badge: dict[str, Any]) -> str:

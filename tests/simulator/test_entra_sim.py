@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -40,12 +39,6 @@ def app_secret(sim: Simulator, app: str) -> str:
     found = sim.directory.app(app)
     assert found is not None
     return str(found["secrets"][0]["value"])
-
-
-@pytest.fixture
-def http(sim: Simulator) -> Iterator[httpx.Client]:
-    with sim_http(sim) as client:
-        yield client
 
 
 def msal_app(
