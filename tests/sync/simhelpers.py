@@ -12,12 +12,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from credly_connector.config.load import load_instance
 from credly_connector.config.resolved import InstanceSettings
+from credly_connector.graph.batch import BatchRequest, BatchResponse
 from credly_connector.simulator.runner import Simulator
 from credly_connector.simulator.scenario import load_scenario
 from credly_connector.sync.clients import build_clients
@@ -224,3 +226,30 @@ def log_events(log: Path, name: str) -> list[dict[str, Any]]:
     """The events called `name` in a crawl's --log-file, in order."""
     lines = log.read_text(encoding="utf-8").splitlines()
     return [e for e in map(json.loads, lines) if e["event"] == name]
+
+
+class WatchedGraph:
+    """The real Graph client, telling when the first `$batch` went out and when the item
+    `watch` was written, and counting the item PUTs Graph confirmed (early-write tests)."""
+
+    def __init__(self, graph: Any) -> None:
+        self._graph = graph
+        self._lock = threading.Lock()
+        self.first_batch = threading.Event()
+        self.watched = threading.Event()
+        self.watch: str | None = None
+        self.puts = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._graph, name)
+
+    def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]:
+        self.first_batch.set()
+        answers: list[BatchResponse] = self._graph.batch(requests)
+        sent = {r.id: r for r in requests}
+        confirmed = [sent[a.id] for a in answers if sent[a.id].method == "PUT" and a.status < 300]
+        with self._lock:
+            self.puts += len(confirmed)
+        if self.watch is not None and any(r.url.endswith(self.watch) for r in confirmed):
+            self.watched.set()
+        return answers

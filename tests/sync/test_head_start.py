@@ -16,7 +16,6 @@ import pytest
 from credly_connector.credly.errors import CredlyError
 from credly_connector.credly.models import Badge
 from credly_connector.exit_codes import ExitCode
-from credly_connector.graph.batch import BatchRequest, BatchResponse
 from credly_connector.simulator.runner import Simulator
 from credly_connector.sync import runner
 from credly_connector.sync.clients import build_clients
@@ -27,6 +26,7 @@ from credly_connector.sync.spool import BadgeSpool
 from credly_connector.sync.state import open_readonly, state_path
 from credly_connector.sync.writer import ItemFailure, WriteReport
 from tests.sync.simhelpers import (
+    WatchedGraph,
     change_badges_and_users,
     configure,
     do_setup,
@@ -39,22 +39,6 @@ from tests.sync.simhelpers import (
 )
 
 WAIT = 20.0  # seconds: far above what any step here takes, so only a missing overlap fails
-
-
-class _Graph:
-    """The real Graph client, telling when the first `$batch` went out."""
-
-    def __init__(self, graph: Any) -> None:
-        self._graph = graph
-        self.first_batch = threading.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._graph, name)
-
-    def batch(self, requests: list[BatchRequest]) -> list[BatchResponse]:
-        self.first_batch.set()
-        answers: list[BatchResponse] = self._graph.batch(requests)
-        return answers
 
 
 class _Credly:
@@ -112,7 +96,7 @@ def test_a_full_crawl_after_a_complete_one_writes_before_the_last_credly_page(
     seen: dict[str, Any] = {}
 
     def wrap(ports: SyncClients) -> None:
-        graph = _Graph(ports.graph)
+        graph = WatchedGraph(ports.graph)
         ports.graph = graph
         ports.credly = seen["credly"] = _Credly(ports.credly, graph.first_batch)
 
@@ -156,7 +140,7 @@ def test_every_kind_of_change_in_a_full_crawl_with_a_head_start(
     expected = oracle(big_sim, now=later)
 
     def wrap(ports: SyncClients) -> None:
-        graph = _Graph(ports.graph)
+        graph = WatchedGraph(ports.graph)
         ports.graph = graph
         ports.credly = _Credly(ports.credly, graph.first_batch)
 
@@ -210,7 +194,7 @@ def test_a_failing_credly_read_stops_the_head_start_and_the_next_crawl_completes
     failure = CredlyError("Credly answered 500 five times.", "Try again later.", error_id="x")
 
     def wrap(ports: SyncClients) -> None:
-        graph = _Graph(ports.graph)
+        graph = WatchedGraph(ports.graph)
         ports.graph = graph
         ports.credly = _Credly(ports.credly, graph.first_batch, fail=failure)
 
@@ -243,7 +227,7 @@ def test_a_resumed_full_cycle_does_not_rewrite_what_the_head_start_confirmed(
     failure = CredlyError("Credly answered 500 five times.", "Try again later.", error_id="x")
 
     def wrap(ports: SyncClients) -> None:
-        graph = _Graph(ports.graph)
+        graph = WatchedGraph(ports.graph)
         ports.graph = graph
         ports.credly = _Credly(ports.credly, graph.first_batch, fail=failure)
 

@@ -26,6 +26,7 @@ from credly_connector.sync.runner import SyncOptions, SyncReport, run_sync
 from credly_connector.sync.state import open_readonly, state_path
 from credly_connector.sync.streamed import SortedPrefix
 from tests.sync.simhelpers import (
+    WatchedGraph,
     cli_popen,
     configure,
     do_setup,
@@ -86,33 +87,6 @@ def test_a_page_starting_below_the_one_before_breaks_the_check() -> None:
 # ---- crawls against the simulator -------------------------------------------------------------
 
 
-class _Graph:
-    """The real Graph client, telling when the first `$batch` went out and counting the
-    item PUTs Graph confirmed."""
-
-    def __init__(self, graph: Any) -> None:
-        self._graph = graph
-        self.first_batch = threading.Event()
-        self.puts = 0
-        self._lock = threading.Lock()
-        self.watched = threading.Event()  # set once the item `watch` is written
-        self.watch: str | None = None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._graph, name)
-
-    def batch(self, requests: list[Any]) -> list[Any]:
-        self.first_batch.set()
-        answers: list[Any] = self._graph.batch(requests)
-        sent = {r.id: r for r in requests}
-        confirmed = [sent[a.id] for a in answers if sent[a.id].method == "PUT" and a.status < 300]
-        with self._lock:
-            self.puts += len(confirmed)
-        if self.watch is not None and any(r.url.endswith(self.watch) for r in confirmed):
-            self.watched.set()
-        return answers
-
-
 def _sorted_pages(
     credly: Any,
     last_page_waits_for: threading.Event | None,
@@ -142,12 +116,12 @@ def _sorted_pages(
 
 
 def _sync_with(
-    settings: Any, wrap: Callable[[SyncClients, _Graph], None], **options: Any
-) -> tuple[SyncReport, _Graph]:
+    settings: Any, wrap: Callable[[SyncClients, WatchedGraph], None], **options: Any
+) -> tuple[SyncReport, WatchedGraph]:
     clients = build_clients(settings)
     try:
         ports = clients.for_sync()
-        graph = _Graph(ports.graph)
+        graph = WatchedGraph(ports.graph)
         ports.graph = graph
         wrap(ports, graph)
         return run_sync(settings, ports, SyncOptions(**options)), graph
@@ -163,7 +137,7 @@ def test_a_first_crawl_writes_before_the_last_credly_page_when_the_listing_is_so
     expected = oracle(big_sim)
     seen: dict[str, Any] = {}
 
-    def wrap(ports: SyncClients, graph: _Graph) -> None:
+    def wrap(ports: SyncClients, graph: WatchedGraph) -> None:
         ports.read_sorted = seen["read"] = _sorted_pages(ports.credly, graph.first_batch)
 
     log = tmp_path / "first.log"
@@ -209,7 +183,7 @@ def test_a_late_badge_of_a_streamed_user_is_written_by_the_plan(
         )
         return [*badges[:index], *badges[index + 1 :], badges[index]]
 
-    def wrap(ports: SyncClients, graph: _Graph) -> None:
+    def wrap(ports: SyncClients, graph: WatchedGraph) -> None:
         graph.watch = str(user["id"]).replace("-", "")
         ports.read_sorted = _sorted_pages(ports.credly, graph.watched, to_the_end)
 
@@ -229,7 +203,7 @@ def test_an_unsorted_listing_streams_nothing(big_sim: Simulator, tmp_path: Path)
     do_setup(settings)
     expected = oracle(big_sim)
 
-    def wrap(ports: SyncClients, graph: _Graph) -> None:
+    def wrap(ports: SyncClients, graph: WatchedGraph) -> None:
         ports.read_sorted = _sorted_pages(ports.credly, None, lambda badges: badges[::-1])
 
     log = tmp_path / "unsorted.log"
@@ -250,7 +224,7 @@ def test_a_full_crawl_too_big_for_a_head_start_streams_its_updates(
     expected = oracle(big_sim)
     monkeypatch.setattr(runner, "HEAD_START_MAX_ITEMS", 0)
 
-    def wrap(ports: SyncClients, graph: _Graph) -> None:
+    def wrap(ports: SyncClients, graph: WatchedGraph) -> None:
         ports.read_sorted = _sorted_pages(ports.credly, graph.first_batch)
 
     log = tmp_path / "full.log"
@@ -269,7 +243,7 @@ def test_no_streaming_without_a_sorted_read(big_sim: Simulator, tmp_path: Path) 
     settings = settings_of(configure(big_sim, tmp_path))
     do_setup(settings)
 
-    def wrap(ports: SyncClients, graph: _Graph) -> None:
+    def wrap(ports: SyncClients, graph: WatchedGraph) -> None:
         ports.read_sorted = None
 
     log = tmp_path / "plain.log"
