@@ -115,6 +115,7 @@ class InstanceClients:
                 "credly_retries": self.credly.retry_stats.as_dict,
                 "graph_retries": self.graph.retry_stats.as_dict,
             },
+            sign_in=self.tokens.get_token,
             latest_delta_link=self.latest_delta_link,
             read_changes=lambda since: read_changed_badges(self.credly, since),
             read_sorted=lambda: self.credly.iter_badge_pages(sort=SORT),

@@ -67,6 +67,8 @@ class SyncClients:
     credly: CredlyReader
     graph: GraphPort
     counters: Counters = field(default_factory=dict)
+    # Gets the Graph token now; None: each request signs in when it needs to.
+    sign_in: Callable[[], object] | None = None
     # A /users/delta link that starts from now, for a crawl that lists users in full anyway.
     latest_delta_link: Callable[[], str | None] | None = None
     # The clients' retry counters: each wait they make goes to the crawl log as `retry_wait`.

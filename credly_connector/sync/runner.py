@@ -275,20 +275,27 @@ class SyncRunner:
         elif stream.stopped_because is not None:
             self.log.event(stream.EVENT, stopped=stream.stopped_because)
 
+    def _require_ready(self) -> None:
+        require_ready(self.clients.graph, self.settings.graph.connection_id)
+
     def _read_users(
-        self, kind: str, state: SyncState | None, report: SyncReport
+        self, kind: str, state: SyncState | None, report: SyncReport, ready: Future[None]
     ) -> tuple[list[DirectoryUser], str | None]:
+        """The directory, in full or as a delta; `ready` is the connection check, made at the
+        same time: only /users/delta requests go out before it passes."""
         if kind == "incremental" and state is not None:
             link = state.delta_link()
             if link and state.has_users_snapshot():
                 try:
                     delta = self.clients.graph.users_delta(link)
                 except DeltaExpiredError:
+                    ready.result()
                     self.warn(
                         report,
                         "The saved Entra ID delta link has expired: listing every user instead.",
                     )
                 else:
+                    ready.result()
                     changed, removed = list(delta.users), list(delta.removed)
                     touched = {u.id for u in changed} | {removed_id(g) for g in removed}
                     known = {u.id: u for u in map(from_snapshot, state.iter_users_snapshot())}
@@ -307,11 +314,13 @@ class SyncRunner:
             try:
                 link = self.clients.latest_delta_link()
             except CredlyctlError as exc:
+                ready.result()  # a failed connection check is the error to report
                 self.warn(
                     report,
                     f"Could not start an Entra ID delta link ({exc.message}); incremental "
                     "crawls will list every user.",
                 )
+        ready.result()
         users = list(self.clients.graph.iter_users())
         self.log.event("users_listed", users=len(users))
         return users, link
@@ -403,7 +412,6 @@ class SyncRunner:
             if kind is None:
                 report.ended_at = self.clock()
                 return report
-            require_ready(self.clients.graph, self.settings.graph.connection_id)
             users, only, spool = self._read(kind, state, report)
             report.plan = self._plan(kind, state, report, spool, users, only)
             self._guard(report.plan, report)
@@ -420,6 +428,7 @@ class SyncRunner:
         # One moment for every rule that depends on time (expiry), however long reading takes.
         self._now = self.clock()
         if kind == "user":
+            self._require_ready()
             users = self._read_named_users(report)
             emails = sorted(
                 {normalize_email(e) for e in self.options.users}
@@ -429,8 +438,19 @@ class SyncRunner:
             return users, frozenset(u.id for u in users), named
         # Credly and the directory are independent: read them at the same time. Each page
         # goes to the spool as it arrives; matching waits for the directory.
+        if self.clients.sign_in is not None:
+            # Signed in first, the connection check and the directory's first request go out
+            # together instead of one after the other, and a refused sign-in is asked once.
+            self.clients.sign_in()
         with ThreadPoolExecutor(1, thread_name_prefix="read-users") as pool:
-            users_future = pool.submit(self._read_users, kind, state, report)
+            ready: Future[None] = Future()
+            users_future = pool.submit(self._read_users, kind, state, report, ready)
+            try:
+                self._require_ready()
+            except BaseException:
+                ready.cancel()  # the directory is not listed for a crawl that cannot write
+                raise
+            ready.set_result(None)
             head = self._early if isinstance(self._early, HeadStart) else None
             if head is not None and state is not None:
                 head.start(self._head_work(kind, state, report, users_future))
@@ -595,7 +615,6 @@ class SyncRunner:
         users: list[DirectoryUser] = []
         spool: BadgeSpool | None = None
         try:
-            require_ready(self.clients.graph, self.settings.graph.connection_id)
             self._early = self._early_writes(kind, state)
             users, only, spool = self._read(kind, state, report)
             plan = self._plan(kind, state, report, spool, users, only)

@@ -108,8 +108,15 @@ def test_sync_before_setup_explains_the_connection_state(
     fresh_sim: Simulator, tmp_path: Path
 ) -> None:
     config = configure(fresh_sim, tmp_path)
+    fresh_sim.clear_request_log()
     result = cli(config, "sync")
     assert result.returncode == 2
+    # The connection check goes out with the delta link's request, but a crawl that cannot
+    # write reads neither the directory nor Credly.
+    sent = [(e.service, e.path) for e in fresh_sim.request_log()]
+    assert ("graph", "/v1.0/external/connections/credlybadges") in sent
+    assert not [p for s, p in sent if s == "graph" and p.endswith("/users")], sent
+    assert not [p for s, p in sent if s == "credly-api"], sent
     assert "Error: The Graph connection 'credlybadges' does not exist." in result.stderr
     assert "Hint: Run `credlyctl setup` first" in result.stderr
     assert "Traceback" not in result.stderr
