@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Annotated
@@ -181,6 +182,18 @@ _UsageError = _usage_error_class()
 
 def main() -> None:
     """Run credlyctl with the output contract applied to usage errors too."""
+    try:
+        _main()
+    finally:
+        # The command has closed what it opened. Exiting, Python would still search every
+        # object of every module loaded for reference cycles, several times over: about 50 ms
+        # of a `sync` (interpreter start is ~300 ms), for memory the process gives back anyway.
+        # Frozen objects are left out of those searches (gc.freeze); the rest of the shutdown
+        # (atexit, flushing, closing) is unchanged.
+        gc.freeze()
+
+
+def _main() -> None:
     try:
         code = app(prog_name="credlyctl", standalone_mode=False)
     except _UsageError as err:
