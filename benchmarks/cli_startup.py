@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _bytecode import compile_credlyctl
+
 MINIMAL_APP = '''
 import typer
 
@@ -75,6 +77,7 @@ def _once(argv: list[str], env: dict[str, str]) -> float:
 
 
 def measure(runs: int) -> dict[str, list[float]]:
+    compile_credlyctl()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         (work / "minimal_app.py").write_text(MINIMAL_APP, encoding="utf-8")

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _bytecode import compile_credlyctl
+
 from credly_connector.config.load import load_instance
 from credly_connector.config.validate import validate_config
 
@@ -76,6 +78,7 @@ def main() -> None:
         if program is None:
             print("credlyctl is not installed next to this Python; skipping subprocess timings")
             return
+        compile_credlyctl()
         env = {**os.environ, "NO_COLOR": "1"}
         for label, command in (
             ("credlyctl validate-org-id (subprocess)", [program, "validate-org-id", ORG]),

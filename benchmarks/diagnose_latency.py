@@ -32,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _bytecode import compile_credlyctl
+
 from credly_connector.graph.auth import DiscoveryCache
 from credly_connector.simulator.runner import start_simulator
 from credly_connector.simulator.server import sequential_rounds
@@ -58,6 +60,7 @@ def main() -> int:
     parser.add_argument("--email", action="append", help="repeatable; default: two people")
     args = parser.parse_args()
     emails = args.email or list(DEFAULT_EMAILS)
+    compile_credlyctl()
     folder = Path(tempfile.mkdtemp(prefix="credlyctl-bench-"))
     rows: list[tuple[str, list[float], list[int], list[int], list[float], set[int]]] = []
     kept = DiscoveryCache.in_state_folder(folder / "state", "demo").path

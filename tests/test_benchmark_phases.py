@@ -28,10 +28,12 @@ def org() -> ModuleType:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
+    sys.path.insert(0, str(BENCHMARK.parent))  # its sibling modules, as when run as a script
     try:
         spec.loader.exec_module(module)
     finally:
         del sys.modules[name]
+        sys.path.remove(str(BENCHMARK.parent))
     return module
 
 
