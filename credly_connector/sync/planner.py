@@ -195,23 +195,23 @@ def plan_sync(inputs: PlanInputs) -> Plan:
             plan.badges_indexed += count
         else:
             plan.badge_skips[reason] += count
-    by_id = {u.id: u for u in users}
-    # The digest of the inputs stands for the content: the body is built only for the items
-    # that are written, by the writer (`PlannedOp.payload`), from the spool.
-    indexed: dict[str, tuple[str, int]] = {}
-    for user_id, entries in spool.entries_by_user():
-        if user_id in by_id:
-            digest = entries_digest(by_id[user_id], entries, inputs.tenant_id)
-            indexed[user_id] = (digest, len(entries))
-    plan.users_matched = len(indexed)
     sent = inputs.already_sent
-    # Users and records both in user id order: each user meets their record as the two are
-    # walked side by side, and a record no user meets belongs to a user gone from the directory.
+    # Users, records and the spool's indexed badges, all three in user id order: each user
+    # meets their record and their badges as they are walked side by side, so no map of
+    # every user's content is held; a record no user meets belongs to a user gone from the
+    # directory. The digest of the inputs stands for the content: the body is built only for
+    # the items that are written, by the writer (`PlannedOp.payload`), from the spool.
     records = _records_by_user(inputs.items)
     record = next(records, None)
+    badges = spool.entries_by_user()
+    held = next(badges, None)
     gone: list[ItemRecord] = []
+    previous: str | None = None
 
     for user in sorted(users, key=lambda u: u.id):
+        if user.id == previous:  # listed twice (the directory changed while it was paged)
+            continue
+        previous = user.id
         existing: ItemRecord | None = None
         while record is not None and record.user_id <= user.id:
             if record.user_id < user.id:
@@ -219,11 +219,16 @@ def plan_sync(inputs: PlanInputs) -> Plan:
             elif existing is None:  # a second record of one user: left alone, as before
                 existing = record
             record = next(records, None)
+        entries: list[BadgeEntry] = []
+        while held is not None and held[0] <= user.id:
+            if held[0] == user.id:
+                entries = held[1]
+                plan.users_matched += 1
+            held = next(badges, None)
         if inputs.only_user_ids is not None and user.id not in inputs.only_user_ids:
             continue
-        found = indexed.get(user.id)
-        if found:
-            digest, count = found
+        if entries:
+            digest, count = entries_digest(user, entries, inputs.tenant_id), len(entries)
             # Asked first: the state may already hold what an early write sent.
             sent_as = sent(user.id, digest) if sent is not None else None
             if sent_as is not None:

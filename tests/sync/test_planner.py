@@ -154,6 +154,19 @@ def test_missing_state_cleanup_deletes_every_non_qualifying_directory_user_and_w
     assert "cannot" not in " ".join(plan(badges=[]).warnings)
 
 
+def test_a_user_listed_twice_is_planned_once_with_their_badges() -> None:
+    # Paging a directory that changes meanwhile may return a user twice.
+    p = plan(
+        badges=[badge("1", "ada@c.com"), badge("2", "ada@c.com")],
+        users=[ADA, BOB, ADA, CY],
+        cleanup_unknown=True,
+    )
+    assert [(op.user_id, op.action, op.badge_count) for op in p.ops if op.user_id == ADA.id] == [
+        (ADA.id, Action.CREATE, 2)
+    ]
+    assert p.users_matched == 1
+
+
 def test_only_user_ids_limits_the_plan_to_those_users() -> None:
     items = {"x": record(BOB.id, "h"), "y": record("gone", "h")}
     p = plan(
